@@ -1,0 +1,5 @@
+"""The DQN-family agent (registry group ``agent``): one class, every variant a swap of parts."""
+
+from rlkit.agents.dqn import DQNAgent, NoiseSettings
+
+__all__ = ["DQNAgent", "NoiseSettings"]

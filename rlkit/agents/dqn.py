@@ -1,0 +1,173 @@
+"""One value-based agent assembled from parts.
+
+DQN (Mnih et al. 2015), Double DQN, Dueling, PER, C51, NoisyNet and Rainbow (Hessel et al. 2018)
+are all this class: what differs is the network (torso, head, layer), the exploration strategy,
+the target rule and the loss it is given. Replay and n-step accumulation live in the training loop.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.networks.model import QNetwork
+from rlkit.registry import register
+from rlkit.types import Batch, LossOutput
+
+
+@dataclass
+class NoiseSettings:
+    """When parameter noise is resampled (Fortunato et al. 2018, Algorithm 1).
+
+    ``resample_on_act``: fresh noise for the acting network before each action.
+    ``resample_on_update``: fresh, independent noise for the online, target and action-selection
+    passes of every gradient update. ``eval_mean``: evaluate with the mean weights (no noise).
+    """
+
+    resample_on_act: bool = True
+    resample_on_update: bool = True
+    eval_mean: bool = False
+
+
+@register("agent", "dqn")
+class DQNAgent:
+    """Acts (epsilon or noise) and learns from replay batches; holds online and target networks."""
+
+    def __init__(
+        self,
+        *,
+        network: QNetwork,
+        optimizer_factory: Any,
+        loss: Any,
+        target_rule: Any,
+        exploration: Any,
+        device: torch.device,
+        num_actions: int,
+        seed: int = 0,
+        batch_size: int = 32,
+        gamma: float = 0.99,
+        n_step: int = 1,
+        target_update_every_steps: int = 8_000,
+        tau: float = 1.0,
+        max_grad_norm: float | None = 10.0,
+        noise: dict[str, bool] | None = None,
+    ) -> None:
+        if not 0.0 < tau <= 1.0:
+            raise ValueError(f"agent.tau must be in (0, 1] (1 = hard target update), got {tau}")
+        if target_update_every_steps < 1:
+            raise ValueError(f"agent.target_update_every_steps must be >= 1, got {target_update_every_steps}")
+        self.device = device
+        self.online = network.to(device)
+        self.target = copy.deepcopy(self.online).to(device)
+        self.target.requires_grad_(False)
+        self.optimizer = optimizer_factory(self.online.parameters())
+        self.loss = loss
+        self.target_rule = target_rule
+        self.exploration = exploration
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.n_step = n_step
+        self.target_update_every_steps = target_update_every_steps
+        self.tau = tau
+        self.max_grad_norm = max_grad_norm
+        self.noise = NoiseSettings(**(noise or {}))
+        self.num_actions = num_actions
+        self.rng = np.random.default_rng(seed)
+        self.updates = 0
+        self.last_target_sync_step = 0
+
+    # ----------------------------------------------------------------------------- acting
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
+        """Actions [E] for a batch of observations [E, *obs_shape] at agent step ``step``."""
+        if self.noise.resample_on_act:
+            self.online.reset_noise()
+        return self._act(obs, self.exploration.epsilon(step), use_mean=False)
+
+    @torch.no_grad()
+    def act_eval(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        """Evaluation actions: eval epsilon; noise resampled per step, or the mean weights."""
+        if not self.noise.eval_mean:
+            self.online.reset_noise()
+        return self._act(obs, epsilon, use_mean=self.noise.eval_mean)
+
+    def _act(self, obs: np.ndarray, epsilon: float, *, use_mean: bool) -> np.ndarray:
+        num = obs.shape[0]
+        explore = self.rng.random(num) < epsilon  # [E]
+        random_actions = self.rng.integers(self.num_actions, size=num)
+        if explore.all():
+            return random_actions
+        obs_t = torch.as_tensor(obs, device=self.device)
+        self.online.set_noise_mean(use_mean)
+        try:
+            greedy = self.online.q_values(obs_t).argmax(dim=1).cpu().numpy()  # [E]
+        finally:
+            self.online.set_noise_mean(False)
+        return np.where(explore, random_actions, greedy).astype(np.int64)
+
+    # ---------------------------------------------------------------------------- learning
+    def update(self, batch: Batch) -> LossOutput:
+        """One gradient step on ``batch``; returns the loss value with PER priorities and metrics."""
+        self.online.train()
+        if self.noise.resample_on_update:
+            self.online.reset_noise()
+            self.target.reset_noise()
+        out = self.loss(
+            online=self.online,
+            target=self.target,
+            batch=batch,
+            target_rule=self.target_rule,
+            resample_selection_noise=self.noise.resample_on_update,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if self.max_grad_norm is not None and self.max_grad_norm > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm)
+            out.metrics["losses/grad_norm"] = float(grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        return out
+
+    def maybe_sync_target(self, step: int) -> bool:
+        """Hard (tau = 1) or Polyak (tau < 1) target update every ``target_update_every_steps``."""
+        if step - self.last_target_sync_step < self.target_update_every_steps:
+            return False
+        self.sync_target()
+        self.last_target_sync_step = step - (step - self.last_target_sync_step) % self.target_update_every_steps
+        return True
+
+    @torch.no_grad()
+    def sync_target(self) -> None:
+        if self.tau >= 1.0:
+            self.target.load_state_dict(self.online.state_dict())
+            return
+        for tgt, src in zip(self.target.parameters(), self.online.parameters()):
+            tgt.lerp_(src, self.tau)
+
+    def metrics(self) -> dict[str, float]:
+        """Noise signal-to-noise ratios of the online network (empty without noisy layers)."""
+        return self.online.snr_metrics()
+
+    # ------------------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "updates": self.updates,
+            "last_target_sync_step": self.last_target_sync_step,
+            "noise": asdict(self.noise),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.updates = int(state["updates"])
+        self.last_target_sync_step = int(state["last_target_sync_step"])

@@ -1,0 +1,209 @@
+"""Which replay slots to train on: uniform, or proportional prioritized (Schaul et al. 2016).
+
+A sampler only knows slot indices. The storage fills slots ``0, 1, ...`` and wraps around, so the
+valid slots are always ``[0, size)``; ``on_add`` tells the sampler which slots were (re)written.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rlkit.registry import register
+from rlkit.replay.sum_tree import SumTree
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What :class:`rlkit.replay.buffer.ReplayBuffer` needs from a sampler."""
+
+    capacity: int
+
+    def on_add(self, indices: np.ndarray) -> None: ...
+
+    def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None: ...
+
+    def set_progress(self, fraction: float) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _check_capacity(capacity: int) -> int:
+    capacity = int(capacity)
+    if capacity < 1:
+        raise ValueError(f"sampler capacity must be >= 1, got {capacity}")
+    return capacity
+
+
+def _check_sample_args(batch_size: int, size: int, capacity: int) -> None:
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if size <= 0:
+        raise ValueError("cannot sample from an empty replay buffer (size == 0); add transitions first")
+    if size > capacity:
+        raise ValueError(f"size {size} exceeds the sampler capacity {capacity}")
+
+
+def _restore_rng(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    if state["bit_generator"] != rng.bit_generator.state["bit_generator"]:
+        raise ValueError(
+            f"saved generator is {state['bit_generator']}, this sampler uses {rng.bit_generator.state['bit_generator']}"
+        )
+    rng.bit_generator.state = copy.deepcopy(state)
+
+
+@register("replay/sampler", "uniform")
+class UniformSampler:
+    """Uniform sampling with replacement over the filled slots (Mnih et al. 2015)."""
+
+    def __init__(self, *, capacity: int, seed: int = 0) -> None:
+        self.capacity = _check_capacity(capacity)
+        self._rng = np.random.default_rng(seed)
+
+    def on_add(self, indices: np.ndarray) -> None:
+        """Nothing to track: every filled slot is equally likely."""
+
+    def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``batch_size`` slots drawn uniformly from ``[0, size)`` and unit weights."""
+        _check_sample_args(batch_size, size, self.capacity)
+        indices = self._rng.integers(0, size, size=batch_size, dtype=np.int64)  # [B]
+        return indices, np.ones(batch_size, dtype=np.float32)
+
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        """Uniform replay ignores priorities."""
+
+    def set_progress(self, fraction: float) -> None:
+        """Uniform replay has no schedule."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"capacity": self.capacity, "rng": copy.deepcopy(self._rng.bit_generator.state)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(f"state is for capacity {state['capacity']}, sampler has {self.capacity}")
+        _restore_rng(self._rng, state["rng"])
+
+
+@register("replay/sampler", "prioritized")
+class PrioritizedSampler:
+    """Proportional prioritized replay (Schaul et al. 2016, Sec. 3.3 and Algorithm 1).
+
+    Stored priority ``p_i = (|delta_i| + eps)^alpha``; ``P(i) = p_i / sum_k p_k``. A batch of B is
+    drawn stratified: ``[0, total)`` is cut into B equal segments with one uniform draw in each.
+    Importance weights ``w_i = (N * P(i))^(-beta) / max_j w_j`` (max over the batch) correct the
+    bias, with ``beta`` annealed linearly from ``beta_start`` to ``beta_end`` over training.
+    New slots get the largest priority seen so far (1.0 before any update).
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        seed: int = 0,
+        alpha: float = 0.5,
+        beta_start: float = 0.4,
+        beta_end: float = 1.0,
+        eps: float = 1e-6,
+    ) -> None:
+        self.capacity = _check_capacity(capacity)
+        if not alpha >= 0.0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        if not eps >= 0.0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        self.alpha = float(alpha)
+        self.beta_start = float(beta_start)
+        self.beta_end = float(beta_end)
+        self.eps = float(eps)
+        self._rng = np.random.default_rng(seed)
+        self._tree = SumTree(self.capacity)
+        self._max_priority = 1.0  # in stored units, (|delta| + eps)^alpha
+        self._progress = 0.0
+
+    @property
+    def beta(self) -> float:
+        """Current importance-sampling exponent."""
+        return self.beta_start + (self.beta_end - self.beta_start) * self._progress
+
+    @property
+    def max_priority(self) -> float:
+        """Largest stored priority so far; what new slots receive."""
+        return self._max_priority
+
+    @property
+    def tree(self) -> SumTree:
+        return self._tree
+
+    def set_progress(self, fraction: float) -> None:
+        """Anneal ``beta``: ``fraction`` of training done, clipped to [0, 1]."""
+        fraction = float(fraction)
+        if math.isnan(fraction):
+            raise ValueError("progress fraction is NaN")
+        self._progress = min(max(fraction, 0.0), 1.0)
+
+    def on_add(self, indices: np.ndarray) -> None:
+        """(Re)written slots start at the maximal priority seen so far."""
+        indices = np.asarray(indices, dtype=np.int64)
+        self._tree.update(indices, np.full(indices.shape, self._max_priority))
+
+    def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified proportional sample: (slots int64 [B], IS weights float32 [B])."""
+        _check_sample_args(batch_size, size, self.capacity)
+        total = self._tree.total
+        if not total > 0.0:
+            raise ValueError("all priorities are zero; call on_add for the filled slots")
+        segment = total / batch_size
+        prefix = (np.arange(batch_size) + self._rng.random(batch_size)) * segment  # [B]
+        indices = self._tree.find(prefix)  # [B]
+        if indices.max() >= size:
+            raise RuntimeError(
+                f"sampled slot {indices.max()} >= size {size}: slots were given priority "
+                "without being written (storage and sampler disagree)"
+            )
+        probs = self._tree.get(indices) / total  # [B] P(i)
+        weights = (size * probs) ** -self.beta  # [B]
+        weights /= weights.max()
+        return indices, weights.astype(np.float32)
+
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        """Store ``(priorities + eps)^alpha`` for ``indices``; priorities are raw |TD| or losses."""
+        priorities = np.asarray(priorities, dtype=np.float64)
+        if priorities.size and not (np.all(np.isfinite(priorities)) and priorities.min() >= 0.0):
+            raise ValueError("priorities must be finite and non-negative (got NaN/inf or < 0)")
+        stored = (priorities + self.eps) ** self.alpha
+        self._tree.update(indices, stored)
+        if stored.size:
+            self._max_priority = max(self._max_priority, float(stored.max()))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity,
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "tree": self._tree.state_dict(),
+            "max_priority": self._max_priority,
+            "progress": self._progress,
+            "rng": copy.deepcopy(self._rng.bit_generator.state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(f"state is for capacity {state['capacity']}, sampler has {self.capacity}")
+        if float(state["alpha"]) != self.alpha or float(state["eps"]) != self.eps:
+            raise ValueError(
+                f"stored priorities use alpha={state['alpha']}, eps={state['eps']}; this sampler has "
+                f"alpha={self.alpha}, eps={self.eps}"
+            )
+        self._tree.load_state_dict(state["tree"])
+        self._max_priority = float(state["max_priority"])
+        self._progress = float(state["progress"])
+        _restore_rng(self._rng, state["rng"])

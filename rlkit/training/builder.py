@@ -1,0 +1,71 @@
+"""Assemble a run's parts from its composed config, all through the registry."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rlkit import registry
+from rlkit.agents.dqn import DQNAgent
+from rlkit.envs.spec import EnvMaker
+from rlkit.networks.model import build_network
+from rlkit.replay.buffer import ReplayBuffer
+from rlkit.replay.n_step import NStepAccumulator
+
+
+@dataclass
+class Parts:
+    env_maker: EnvMaker
+    agent: DQNAgent
+    replay: ReplayBuffer
+    n_step: NStepAccumulator
+
+
+def import_user_modules(modules: list[str] | None) -> None:
+    """Import ``imports=[pkg.module, ...]`` so their ``@register`` decorators run."""
+    for name in modules or []:
+        importlib.import_module(name)
+
+
+def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
+    env_maker: EnvMaker = registry.build("env", cfg.env)
+    spec = env_maker.spec
+    network = build_network(
+        torso_cfg=cfg.network.torso,
+        head_cfg=cfg.network.head,
+        layer_cfg=cfg.network.layer,
+        obs_shape=spec.obs_shape,
+        num_actions=spec.num_actions,
+    )
+    optim_cfg = OmegaConf.to_container(cfg.optim, resolve=True)
+    optimizer_factory = functools.partial(_build_optimizer, optim_cfg)
+    agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
+    agent = registry.build(
+        "agent",
+        agent_cfg,
+        network=network,
+        optimizer_factory=optimizer_factory,
+        loss=registry.build("loss", cfg.loss),
+        target_rule=registry.build("target", cfg.target),
+        exploration=registry.build("exploration", cfg.exploration),
+        device=device,
+        num_actions=spec.num_actions,
+        seed=int(cfg.seed),
+    )
+    capacity = int(cfg.replay.capacity)
+    storage = registry.build(
+        "replay/storage", cfg.replay.storage, capacity=capacity, obs_shape=spec.obs_shape, obs_dtype=spec.obs_dtype
+    )
+    sampler = registry.build("replay/sampler", cfg.replay.sampler, capacity=capacity, seed=int(cfg.seed))
+    replay = ReplayBuffer(storage=storage, sampler=sampler)
+    n_step = NStepAccumulator(num_envs=env_maker.num_envs, n=int(cfg.agent.n_step), gamma=float(cfg.agent.gamma))
+    return Parts(env_maker=env_maker, agent=agent, replay=replay, n_step=n_step)
+
+
+def _build_optimizer(optim_cfg: dict[str, Any], params: Any) -> torch.optim.Optimizer:
+    return registry.build("optim", optim_cfg, params=list(params))

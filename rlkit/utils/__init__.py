@@ -1,0 +1,1 @@
+"""Run-time helpers: devices, CPU threads, seeding."""

@@ -1,0 +1,46 @@
+"""Agents actually learn: CartPole-v1 reaches a mean eval return >= 475 (of 500) within budget.
+
+Budget: the preset's CartPole tuning, 50,000 agent steps, a 10-episode greedy evaluation every
+1,000 steps; the run stops at the first evaluation >= 475. Measured steps-to-solve on a 2-core CPU
+are in the README's results table.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import train_in_process
+
+SOLVED = 475.0
+BUDGET_STEPS = 50_000
+
+
+def _solve(tmp_path, agent: str, seed: int) -> dict:
+    summary = train_in_process(tmp_path, f"agent={agent}", f"seed={seed}", f"train.steps={BUDGET_STEPS}",
+                               f"train.stop_at_eval_return={SOLVED}", "device=cpu")
+    assert summary["solved_at_step"] is not None, (
+        f"{agent} seed {seed}: best eval {summary['best_eval_return']:.1f} < {SOLVED} within {BUDGET_STEPS} steps"
+    )
+    assert summary["solved_at_step"] <= BUDGET_STEPS and summary["best_eval_return"] >= SOLVED
+    return summary
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(("agent", "seed"), [("dqn", 1), ("rainbow", 0)])
+def test_agent_solves_cartpole(tmp_path, agent, seed):
+    _solve(tmp_path, agent, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("agent", ["dqn", "rainbow"])
+def test_agent_solves_cartpole_three_seeds(tmp_path, agent, seed):
+    _solve(tmp_path, agent, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("agent", ["double_dqn", "dueling", "prioritized", "c51", "noisy", "der"])
+def test_every_preset_solves_cartpole(tmp_path, agent):
+    _solve(tmp_path, agent, 0)
