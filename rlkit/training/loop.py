@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,26 @@ def real_next_obs(next_obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
     return out
 
 
+@dataclass
+class LoopState:
+    """The loop's counters (agent steps unless named otherwise); part of a checkpoint."""
+
+    step: int = 0
+    next_update_step: int = 0
+    next_log_step: int = 0
+    next_eval_step: float = math.inf
+    eval_count: int = 0
+    best_eval: float = -math.inf
+    solved_at_step: int | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
 class Trainer:
     """Owns the parts of one run and drives them for ``train.steps`` agent steps."""
 
@@ -54,10 +75,26 @@ class Trainer:
         self.parts: Parts = build_parts(cfg, self.device)
         self.total_steps = int(cfg.train.steps)
         self.seed = int(cfg.seed)
-        self.step = 0
-        self.best_eval = -math.inf
-        self.solved_at_step: int | None = None
-        self.eval_count = 0
+        self.tracker = EpisodeTracker(self.parts.env_maker.num_envs)
+        eval_every = int(cfg.eval.every_steps)
+        self.state = LoopState(
+            next_update_step=max(int(cfg.train.learning_starts_steps), int(cfg.agent.batch_size)),
+            next_log_step=int(cfg.train.log_every_steps),
+            next_eval_step=eval_every if eval_every > 0 else math.inf,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the loop owns besides the env simulators: counters, parts, RNGs."""
+        from rlkit.utils.runtime import rng_state
+
+        return {
+            "loop": self.state.state_dict(),
+            "episodes": self.tracker.state_dict(),
+            "agent": self.parts.agent.state_dict(),
+            "replay": self.parts.replay.state_dict(),
+            "n_step": self.parts.n_step.state_dict(),
+            "rng": rng_state(),
+        }
 
     # ------------------------------------------------------------------------------ main
     def train(self) -> dict[str, Any]:
@@ -72,7 +109,7 @@ class Trainer:
         envs = parts.env_maker.make_train(seed=self.seed)
         eval_envs = parts.env_maker.make_eval(num_envs=int(cfg.eval.num_envs), seed=self.seed + 100_000)
         num_envs = envs.num_envs
-        tracker = EpisodeTracker(num_envs)
+        tracker, state = self.tracker, self.state
         train_cfg = cfg.train
         learning_starts = int(train_cfg.learning_starts_steps)
         update_every = int(train_cfg.update_every_steps)
@@ -82,17 +119,14 @@ class Trainer:
         stop_at = cfg.train.get("stop_at_eval_return")
         batch_size = int(cfg.agent.batch_size)
 
-        next_update_step = max(learning_starts, batch_size)
-        next_log_step = log_every
-        next_eval_step = eval_every if eval_every > 0 else math.inf
         pending: dict[str, list[float]] = defaultdict(list)
         start_time = last_log_time = time.perf_counter()
-        last_log_step = 0
+        last_log_step = state.step
         obs, _ = envs.reset(seed=[self.seed + i for i in range(num_envs)])
         stopped_early = False
         try:
-            while self.step < self.total_steps:
-                actions = agent.act(obs, self.step)
+            while state.step < self.total_steps:
+                actions = agent.act(obs, state.step)
                 next_obs, rewards, terminated, truncated, info = envs.step(actions)
                 final_obs = real_next_obs(next_obs, info)
                 transitions = n_step.step(obs, actions, rewards, final_obs, terminated, truncated)
@@ -102,43 +136,43 @@ class Trainer:
                         transitions.next_obs, transitions.discounts,
                     )
                 obs = next_obs
-                self.step += num_envs
+                state.step += num_envs
                 for _, ret, length in tracker.step(rewards, terminated | truncated):
-                    loggers.log(self.step, {"charts/episodic_return": ret, "charts/episodic_length": length})
+                    loggers.log(state.step, {"charts/episodic_return": ret, "charts/episodic_length": length})
 
-                replay.set_progress(self.step / self.total_steps)
-                while self.step >= next_update_step and len(replay) >= batch_size:
+                replay.set_progress(state.step / self.total_steps)
+                while state.step >= state.next_update_step and len(replay) >= batch_size:
                     for _ in range(updates_per_cycle):
                         batch = replay.sample(batch_size, self.device)
                         out = agent.update(batch)
                         replay.update_priorities(batch.indices, out.priorities)
                         for key, value in out.metrics.items():
                             pending[key].append(value)
-                    next_update_step += update_every
-                if self.step >= learning_starts:
-                    agent.maybe_sync_target(self.step)
+                    state.next_update_step += update_every
+                if state.step >= learning_starts:
+                    agent.maybe_sync_target(state.step)
 
-                if self.step >= next_log_step:
+                if state.step >= state.next_log_step:
                     now = time.perf_counter()
                     metrics = {key: float(np.mean(vals)) for key, vals in pending.items()}
-                    metrics["charts/SPS"] = (self.step - last_log_step) / max(now - last_log_time, 1e-9)
-                    metrics["charts/epsilon"] = agent.exploration.epsilon(self.step)
+                    metrics["charts/SPS"] = (state.step - last_log_step) / max(now - last_log_time, 1e-9)
+                    metrics["charts/epsilon"] = agent.exploration.epsilon(state.step)
                     metrics["charts/updates"] = agent.updates
                     metrics["replay/size"] = len(replay)
                     beta = getattr(replay.sampler, "beta", None)
                     if beta is not None:
                         metrics["replay/beta"] = beta
                     metrics.update(agent.metrics())
-                    loggers.log(self.step, metrics)
+                    loggers.log(state.step, metrics)
                     pending.clear()
-                    last_log_step, last_log_time = self.step, now
-                    next_log_step += log_every * max(1, (self.step - next_log_step) // log_every + 1)
+                    last_log_step, last_log_time = state.step, now
+                    state.next_log_step += log_every * ((state.step - state.next_log_step) // log_every + 1)
 
-                if self.step >= next_eval_step:
+                if state.step >= state.next_eval_step:
                     result = self._evaluate(eval_envs, loggers)
-                    next_eval_step += eval_every * max(1, (self.step - next_eval_step) // eval_every + 1)
+                    state.next_eval_step += eval_every * ((state.step - state.next_eval_step) // eval_every + 1)
                     if stop_at is not None and result["mean"] >= float(stop_at):
-                        log.info("eval return %.1f >= %.1f at step %d: stopping", result["mean"], stop_at, self.step)
+                        log.info("eval return %.1f >= %.1f at step %d: stopping", result["mean"], stop_at, state.step)
                         stopped_early = True
                         break
 
@@ -148,14 +182,14 @@ class Trainer:
                 "final_eval": {k: v for k, v in final.items() if k != "returns"},
                 "final_eval_returns": final["returns"],
                 "eval/episodic_return": final["mean"],
-                "best_eval_return": self.best_eval,
-                "solved_at_step": self.solved_at_step,
+                "best_eval_return": state.best_eval,
+                "solved_at_step": state.solved_at_step,
                 "stopped_early": stopped_early,
-                "steps": self.step,
-                "frames": self.step * parts.env_maker.spec.frame_skip,
+                "steps": state.step,
+                "frames": state.step * parts.env_maker.spec.frame_skip,
                 "updates": agent.updates,
                 "wall_time_s": wall,
-                "sps": self.step / max(wall, 1e-9),
+                "sps": state.step / max(wall, 1e-9),
                 "seed": self.seed,
                 "env": str(cfg.env.get("id", cfg.env.name)),
                 "run_name": str(cfg.run_name),
@@ -170,19 +204,20 @@ class Trainer:
     # --------------------------------------------------------------------------- helpers
     def _evaluate(self, eval_envs: Any, loggers: Any, prefix: str = "eval") -> dict[str, Any]:
         ecfg = self.cfg.eval
-        self.eval_count += 1
+        state = self.state
+        state.eval_count += 1
         result = evaluate(
             self.parts.agent,
             eval_envs,
             episodes=int(ecfg.episodes),
             epsilon=float(ecfg.epsilon),
-            seed=self.seed + 100_000 + 1_000 * self.eval_count,
+            seed=self.seed + 100_000 + 1_000 * state.eval_count,
             max_steps=ecfg.get("max_steps"),
         )
         threshold = self.cfg.train.get("stop_at_eval_return")
-        if threshold is not None and self.solved_at_step is None and result["mean"] >= float(threshold):
-            self.solved_at_step = self.step
-        self.best_eval = max(self.best_eval, result["mean"])
+        if threshold is not None and state.solved_at_step is None and result["mean"] >= float(threshold):
+            state.solved_at_step = state.step
+        state.best_eval = max(state.best_eval, result["mean"])
         metrics = {
             "eval/episodic_return": result["mean"],
             "eval/episodic_return_std": result["std"],
@@ -194,7 +229,7 @@ class Trainer:
         if prefix == "final":
             metrics = {**metrics, **{k.replace("eval/", "final/"): v for k, v in metrics.items()}}
         self.parts.agent.online.train()
-        loggers.log(self.step, metrics)
+        loggers.log(state.step, metrics)
         return result
 
     def _write_outputs(self, summary: dict[str, Any]) -> None:
