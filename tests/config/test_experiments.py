@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from tests.helpers import QUIET, compose, read_jsonl, run_cli, train_in_process
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-GRID = sorted(p.stem for p in (CONF / "experiment").glob("rainbow_*.yaml"))
+GRID = sorted(p.stem for p in (CONF / "experiment").glob("ablation_*.yaml"))
 INGREDIENTS = {
     "target.name", "network.head.name", "network.layer.name", "exploration.name", "replay.sampler.name",
     "agent.n_step", "loss.name",
@@ -23,28 +23,28 @@ def _ingredients(cfg) -> dict:
 
 
 def test_grid_is_the_rainbow_leave_one_out_set():
-    assert GRID == ["rainbow_full", "rainbow_no_distributional", "rainbow_no_double", "rainbow_no_dueling",
-                    "rainbow_no_n_step", "rainbow_no_noisy", "rainbow_no_prioritized"]
+    assert GRID == ["ablation_full", "ablation_no_distributional", "ablation_no_double", "ablation_no_dueling",
+                    "ablation_no_n_step", "ablation_no_noisy", "ablation_no_prioritized"]
 
 
 @pytest.mark.parametrize("experiment", GRID)
 def test_each_variant_changes_only_its_ingredient(experiment):
-    full = _ingredients(compose("experiment=rainbow_full"))
+    full = _ingredients(compose("experiment=ablation_full"))
     cfg = compose(f"experiment={experiment}")
     changed = {k for k, v in _ingredients(cfg).items() if full[k] != v}
     expected = {
-        "rainbow_full": set(),
-        "rainbow_no_double": {"target.name"},
-        "rainbow_no_dueling": {"network.head.name"},
-        "rainbow_no_noisy": {"network.layer.name", "exploration.name"},
-        "rainbow_no_prioritized": {"replay.sampler.name"},
-        "rainbow_no_n_step": {"agent.n_step"},
-        "rainbow_no_distributional": {"network.head.name", "loss.name"},
+        "ablation_full": set(),
+        "ablation_no_double": {"target.name"},
+        "ablation_no_dueling": {"network.head.name"},
+        "ablation_no_noisy": {"network.layer.name", "exploration.name"},
+        "ablation_no_prioritized": {"replay.sampler.name"},
+        "ablation_no_n_step": {"agent.n_step"},
+        "ablation_no_distributional": {"network.head.name", "loss.name"},
     }[experiment]
     assert changed == expected
-    assert cfg.experiment_name == "rainbow_ablation" and cfg.variant == experiment.removeprefix("rainbow_")
+    assert cfg.experiment_name == "rainbow_ablation" and cfg.variant == experiment.removeprefix("ablation_")
     # the rest of the run (schedule, optimiser, sizes) is Rainbow's CartPole tuning in every variant
-    assert cfg.optim == compose("experiment=rainbow_full").optim and cfg.train.steps == 50_000
+    assert cfg.optim == compose("experiment=ablation_full").optim and cfg.train.steps == 50_000
 
 
 @pytest.mark.parametrize("experiment", GRID)
@@ -58,12 +58,12 @@ def test_each_variant_trains_a_few_steps(tmp_path, experiment):
 
 def test_grid_runs_as_one_multirun_with_named_run_dirs(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", "experiment=glob(rainbow_*)", "seed=0", f"hydra.sweep.dir={sweep}", "train.steps=200",
+    args = ["-m", "experiment=glob(ablation_*)", "seed=0", f"hydra.sweep.dir={sweep}", "train.steps=200",
             "train.learning_starts_steps=100", "eval.every_steps=0", "eval.episodes=1", "torch_threads=1", *QUIET]
     proc = run_cli("rlkit-train", args, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted(p.parent for p in sweep.rglob("summary.json"))
     names = {str(p.relative_to(sweep)) for p in runs}
-    assert names == {f"rainbow_ablation/CartPole-v1/{e.removeprefix('rainbow_')}/seed0" for e in GRID}
+    assert names == {f"rainbow_ablation/CartPole-v1/{e.removeprefix('ablation_')}/seed0" for e in GRID}
     for run in runs:
         assert json.loads((run / "summary.json").read_text())["steps"] == 200
