@@ -38,6 +38,9 @@ class Logger(abc.ABC):
     def log_config(self, config: Mapping[str, Any]) -> None:
         """Record the resolved run configuration (plain, nested containers)."""
 
+    def log_video(self, step: int, name: str, path: Path) -> None:
+        """Record an mp4 written at ``path`` (default: nothing; the file stays in the run dir)."""
+
     def close(self) -> None:
         """Flush and release resources; further calls are no-ops."""
 
@@ -81,6 +84,9 @@ class LoggerGroup(Logger):
 
     def log_config(self, config: Mapping[str, Any]) -> None:
         self._fan_out("log_config", lambda lg: lg.log_config(config))
+
+    def log_video(self, step: int, name: str, path: Path) -> None:
+        self._fan_out("log_video", lambda lg: lg.log_video(step, name, path))
 
     def close(self) -> None:
         """Close every logger, even when some raise; then re-raise the first error."""

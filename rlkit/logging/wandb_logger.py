@@ -157,6 +157,12 @@ class WandbLogger(Logger):
         payload[STEP_METRIC] = int(step)
         run.log(payload)
 
+    def log_video(self, step: int, name: str, path: Path) -> None:
+        run = self.run
+        if run is not None:
+            wandb = _import_wandb()
+            run.log({name: wandb.Video(str(path), format="mp4"), STEP_METRIC: int(step)})
+
     def log_config(self, config: Mapping[str, Any]) -> None:
         run = self.run
         if run is not None:

@@ -1,8 +1,8 @@
 """Replay buffer = storage (what is kept) + sampler (what is replayed).
 
-Swapping uniform for prioritized replay (Schaul et al. 2016) swaps only the sampler; the learner
-always receives a :class:`rlkit.types.Batch` and sends per-sample priorities back, which uniform
-replay ignores.
+Swapping uniform for prioritized replay (Schaul et al. 2016) swaps only the sampler; swapping the
+circular store for the frame-deduplicating one swaps only the storage. The learner always receives
+a :class:`rlkit.types.Batch` and sends per-sample priorities back, which uniform replay ignores.
 """
 
 from __future__ import annotations
@@ -13,12 +13,17 @@ import numpy as np
 import torch
 
 from rlkit.replay.samplers import Sampler
-from rlkit.replay.storage import Storage
+from rlkit.replay.storage import Storage, StorageUpdate
 from rlkit.types import Batch
+
+# Rounds of redrawing slots that are not sampleable (uniform draws over [0, size) can hit the few
+# slots whose n-step window is still open or whose frames were overwritten). With a fraction f of
+# sampleable slots one index survives all rounds with probability (1 - f)^MAX_REDRAWS.
+MAX_REDRAWS = 100
 
 
 class ReplayBuffer:
-    """Writes transitions to ``storage``, draws slots with ``sampler``, returns device batches."""
+    """Feeds raw env steps to ``storage``, draws slots with ``sampler``, returns device batches."""
 
     def __init__(self, *, storage: Storage, sampler: Sampler) -> None:
         storage_capacity = getattr(storage, "capacity", None)
@@ -29,24 +34,49 @@ class ReplayBuffer:
         self.sampler = sampler
 
     def __len__(self) -> int:
+        """Number of sampleable transitions."""
         return len(self.storage)
 
-    def add(
+    def add_step(
         self,
         obs: np.ndarray,
         actions: np.ndarray,
         rewards: np.ndarray,
         next_obs: np.ndarray,
-        discounts: np.ndarray,
-    ) -> np.ndarray:
-        """Store a batch of transitions (leading dim K); returns the slots written."""
-        slots = self.storage.add(obs, actions, rewards, next_obs, discounts)
-        self.sampler.on_add(slots)
-        return slots
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> StorageUpdate:
+        """Record one step of E envs (``next_obs``: the real next obs, final obs at episode ends).
+
+        Shapes: obs/next_obs ``[E, *obs_shape]``, actions/rewards/terminated/truncated ``[E]``.
+        """
+        update = self.storage.add_step(obs, actions, rewards, next_obs, terminated, truncated)
+        if update.removed.size:
+            self.sampler.on_remove(update.removed)
+        if update.added.size:
+            self.sampler.on_add(update.added)
+        return update
 
     def sample(self, batch_size: int, device: torch.device | str) -> Batch:
-        """Draw ``batch_size`` transitions onto ``device``; obs keep their stored dtype."""
-        indices, weights = self.sampler.sample(batch_size, len(self.storage))  # [B], [B]
+        """Draw ``batch_size`` sampleable transitions onto ``device``; obs keep their stored dtype."""
+        if len(self.storage) == 0:
+            raise ValueError("cannot sample: the replay buffer holds no sampleable transition yet")
+        size = self.storage.size
+        indices, weights = self.sampler.sample(batch_size, size)  # [B], [B]
+        bad = np.flatnonzero(~self.storage.valid(indices))  # positions to redraw
+        for _ in range(MAX_REDRAWS):
+            if bad.size == 0:
+                break
+            new_indices, new_weights = self.sampler.sample(bad.size, size)
+            indices[bad], weights[bad] = new_indices, new_weights
+            bad = bad[~self.storage.valid(new_indices)]
+        else:
+            if bad.size:
+                raise RuntimeError(
+                    f"{bad.size} of {batch_size} draws hit slots that are not sampleable after {MAX_REDRAWS} "
+                    f"redraws ({len(self.storage)} sampleable transitions among {size} slots); the sampler "
+                    "and storage disagree about which slots hold transitions"
+                )
         rows = self.storage.get(indices)
         device = torch.device(device)
 
@@ -64,10 +94,19 @@ class ReplayBuffer:
         )
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray | torch.Tensor) -> None:
-        """Send per-sample priorities (|TD| or per-sample loss, >= 0) for ``indices`` to the sampler."""
+        """Send per-sample priorities (|TD| or per-sample loss, >= 0) for ``indices`` to the sampler.
+
+        Slots that stopped being sampleable since they were drawn are skipped, so a late update
+        can never revive a removed slot.
+        """
         if isinstance(priorities, torch.Tensor):
             priorities = priorities.detach().to(device="cpu", dtype=torch.float64).numpy()
-        self.sampler.update_priorities(np.asarray(indices, dtype=np.int64), np.asarray(priorities))
+        indices = np.asarray(indices, dtype=np.int64)
+        priorities = np.asarray(priorities)
+        keep = self.storage.valid(indices)
+        if not keep.all():
+            indices, priorities = indices[keep], priorities[keep]
+        self.sampler.update_priorities(indices, priorities)
 
     def set_progress(self, fraction: float) -> None:
         """Fraction of training done, for schedules such as PER's beta annealing."""

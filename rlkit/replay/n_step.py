@@ -171,13 +171,15 @@ class NStepAccumulator:
             raise ValueError(f"next_obs shape {next_obs.shape} != obs shape {obs.shape}")
         if self._obs is not None and obs.shape[1:] != self._obs.shape[2:]:
             raise ValueError(f"obs shape changed from {self._obs.shape[2:]} to {obs.shape[1:]}")
-        for name, value in (
-            ("actions", actions),
-            ("rewards", rewards),
-            ("terminated", terminated),
-            ("truncated", truncated),
-        ):
-            if value.shape != (num_envs,):
-                raise ValueError(f"{name} must have shape ({num_envs},), got {value.shape}")
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise TypeError(f"actions must be integers, got dtype {actions.dtype}")
+        check_per_env_arrays(num_envs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated)
+
+
+def check_per_env_arrays(
+    num_envs: int, *, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
+) -> None:
+    """One vector step's per-env arrays are ``[E]`` and actions are integers; else a clear error."""
+    for name, value in (("actions", actions), ("rewards", rewards), ("terminated", terminated), ("truncated", truncated)):
+        if value.shape != (num_envs,):
+            raise ValueError(f"{name} must have shape ({num_envs},), got {value.shape}")
+    if not np.issubdtype(actions.dtype, np.integer):
+        raise TypeError(f"actions must be integers, got dtype {actions.dtype}")

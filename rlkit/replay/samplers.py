@@ -1,7 +1,10 @@
 """Which replay slots to train on: uniform, or proportional prioritized (Schaul et al. 2016).
 
-A sampler only knows slot indices. The storage fills slots ``0, 1, ...`` and wraps around, so the
-valid slots are always ``[0, size)``; ``on_add`` tells the sampler which slots were (re)written.
+A sampler only knows slot indices. The storage reports, after every step, which slots received
+new sampleable transitions (``on_add``) and which stopped being sampleable (``on_remove``, e.g.
+overwritten by wrap-around or missing a frame their stack needs). ``sample`` draws from
+``[0, size)``; the uniform sampler may hit unsampleable slots there, which the buffer redraws, while
+the prioritized sampler gives them priority 0 so it never draws them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Sampler(Protocol):
     capacity: int
 
     def on_add(self, indices: np.ndarray) -> None: ...
+
+    def on_remove(self, indices: np.ndarray) -> None: ...
 
     def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -69,6 +74,9 @@ class UniformSampler:
 
     def on_add(self, indices: np.ndarray) -> None:
         """Nothing to track: every filled slot is equally likely."""
+
+    def on_remove(self, indices: np.ndarray) -> None:
+        """Nothing to track: the buffer redraws slots the storage reports as not sampleable."""
 
     def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``batch_size`` slots drawn uniformly from ``[0, size)`` and unit weights."""
@@ -154,6 +162,11 @@ class PrioritizedSampler:
         """(Re)written slots start at the maximal priority seen so far."""
         indices = np.asarray(indices, dtype=np.int64)
         self._tree.update(indices, np.full(indices.shape, self._max_priority))
+
+    def on_remove(self, indices: np.ndarray) -> None:
+        """Slots that stopped being sampleable get priority 0, so they are never drawn."""
+        indices = np.asarray(indices, dtype=np.int64)
+        self._tree.update(indices, np.zeros(indices.shape))
 
     def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Stratified proportional sample: (slots int64 [B], IS weights float32 [B])."""

@@ -15,7 +15,6 @@ from rlkit.agents.dqn import DQNAgent
 from rlkit.envs.spec import EnvMaker
 from rlkit.networks.model import build_network
 from rlkit.replay.buffer import ReplayBuffer
-from rlkit.replay.n_step import NStepAccumulator
 
 
 @dataclass
@@ -23,7 +22,6 @@ class Parts:
     env_maker: EnvMaker
     agent: DQNAgent
     replay: ReplayBuffer
-    n_step: NStepAccumulator
 
 
 def import_user_modules(modules: list[str] | None) -> None:
@@ -58,13 +56,19 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         seed=int(cfg.seed),
     )
     capacity = int(cfg.replay.capacity)
-    storage = registry.build(
-        "replay/storage", cfg.replay.storage, capacity=capacity, obs_shape=spec.obs_shape, obs_dtype=spec.obs_dtype
+    storage = registry.build(  # storages own their n-step logic (rlkit/replay/storage.py)
+        "replay/storage",
+        cfg.replay.storage,
+        capacity=capacity,
+        obs_shape=spec.obs_shape,
+        obs_dtype=spec.obs_dtype,
+        num_envs=env_maker.num_envs,
+        n_step=int(cfg.agent.n_step),
+        gamma=float(cfg.agent.gamma),
     )
     sampler = registry.build("replay/sampler", cfg.replay.sampler, capacity=capacity, seed=int(cfg.seed))
     replay = ReplayBuffer(storage=storage, sampler=sampler)
-    n_step = NStepAccumulator(num_envs=env_maker.num_envs, n=int(cfg.agent.n_step), gamma=float(cfg.agent.gamma))
-    return Parts(env_maker=env_maker, agent=agent, replay=replay, n_step=n_step)
+    return Parts(env_maker=env_maker, agent=agent, replay=replay)
 
 
 def _build_optimizer(optim_cfg: dict[str, Any], params: Any) -> torch.optim.Optimizer:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
+
+
+def game_over(info: Mapping[str, Any], terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+    """Real episode ends [E]: ``info["game_over"]`` where the env gives it (Atari with life-loss
+    terminals), else ``terminated | truncated``. Episode statistics count whole games."""
+    flags = info.get("game_over")
+    return np.asarray(flags, dtype=bool) if flags is not None else (terminated | truncated)
 
 
 class EpisodeTracker:

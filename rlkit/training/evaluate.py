@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rlkit.training.episodes import EpisodeTracker
+from rlkit.training.episodes import EpisodeTracker, game_over
 
 
 def evaluate(
@@ -38,9 +38,9 @@ def evaluate(
         if max_steps is not None and steps >= max_steps:
             break
         actions = agent.act_eval(obs, epsilon)
-        obs, rewards, terminated, truncated, _ = envs.step(actions)
+        obs, rewards, terminated, truncated, info = envs.step(actions)
         steps += num_envs
-        for env_index, ret, length in tracker.step(rewards, terminated | truncated):
+        for env_index, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
             if done_per_env[env_index] < wanted[env_index]:
                 returns.append(ret)
                 lengths.append(length)

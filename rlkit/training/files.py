@@ -15,6 +15,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Fal
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
@@ -28,6 +29,12 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Fal
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: json.dump(data, f, indent=2, sort_keys=True, default=_json_default))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value: Any) -> Any:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.logging import build_loggers
 from rlkit.training.builder import Parts, build_parts, import_user_modules
-from rlkit.training.episodes import EpisodeTracker
+from rlkit.training.episodes import EpisodeTracker, game_over
 from rlkit.training.evaluate import evaluate
 from rlkit.training.files import atomic_write, atomic_write_json
 from rlkit.utils.runtime import configure_threads, resolve_device, seed_everything
@@ -92,14 +92,13 @@ class Trainer:
             "episodes": self.tracker.state_dict(),
             "agent": self.parts.agent.state_dict(),
             "replay": self.parts.replay.state_dict(),
-            "n_step": self.parts.n_step.state_dict(),
             "rng": rng_state(),
         }
 
     # ------------------------------------------------------------------------------ main
     def train(self) -> dict[str, Any]:
         cfg, parts = self.cfg, self.parts
-        agent, replay, n_step = parts.agent, parts.replay, parts.n_step
+        agent, replay = parts.agent, parts.replay
         resolved = OmegaConf.to_container(cfg, resolve=True)
         atomic_write(self.run_dir / "config.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg, resolve=True)))
         loggers = build_loggers(
@@ -118,6 +117,7 @@ class Trainer:
         eval_every = int(cfg.eval.every_steps)
         stop_at = cfg.train.get("stop_at_eval_return")
         batch_size = int(cfg.agent.batch_size)
+        reward_clip = parts.env_maker.spec.reward_clip
 
         pending: dict[str, list[float]] = defaultdict(list)
         start_time = last_log_time = time.perf_counter()
@@ -129,15 +129,11 @@ class Trainer:
                 actions = agent.act(obs, state.step)
                 next_obs, rewards, terminated, truncated, info = envs.step(actions)
                 final_obs = real_next_obs(next_obs, info)
-                transitions = n_step.step(obs, actions, rewards, final_obs, terminated, truncated)
-                if transitions is not None:
-                    replay.add(
-                        transitions.obs, transitions.actions, transitions.rewards,
-                        transitions.next_obs, transitions.discounts,
-                    )
+                learner_rewards = rewards if reward_clip is None else np.clip(rewards, -reward_clip, reward_clip)
+                replay.add_step(obs, actions, learner_rewards, final_obs, terminated, truncated)
                 obs = next_obs
                 state.step += num_envs
-                for _, ret, length in tracker.step(rewards, terminated | truncated):
+                for _, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
                     loggers.log(state.step, {"charts/episodic_return": ret, "charts/episodic_length": length})
 
                 replay.set_progress(state.step / self.total_steps)
@@ -177,11 +173,14 @@ class Trainer:
                         break
 
             final = self._evaluate(eval_envs, loggers, prefix="final")
+            if cfg.eval.get("video", False):
+                self._record_video(loggers)
             wall = time.perf_counter() - start_time
             summary = {
                 "final_eval": {k: v for k, v in final.items() if k != "returns"},
                 "final_eval_returns": final["returns"],
                 "eval/episodic_return": final["mean"],
+                "eval/hns": final["hns"],
                 "best_eval_return": state.best_eval,
                 "solved_at_step": state.solved_at_step,
                 "stopped_early": stopped_early,
@@ -218,6 +217,7 @@ class Trainer:
         if threshold is not None and state.solved_at_step is None and result["mean"] >= float(threshold):
             state.solved_at_step = state.step
         state.best_eval = max(state.best_eval, result["mean"])
+        result["hns"] = self._human_normalized(result["mean"])
         metrics = {
             "eval/episodic_return": result["mean"],
             "eval/episodic_return_std": result["std"],
@@ -226,11 +226,42 @@ class Trainer:
             "eval/episodic_length": result["mean_length"],
             "eval/episodes": result["episodes"],
         }
+        if result["hns"] is not None:
+            metrics["eval/hns"] = result["hns"]
         if prefix == "final":
             metrics = {**metrics, **{k.replace("eval/", "final/"): v for k, v in metrics.items()}}
         self.parts.agent.online.train()
         loggers.log(state.step, metrics)
         return result
+
+    def _human_normalized(self, score: float) -> float | None:
+        """Human-normalised score for Atari-57 games (None for other envs or games)."""
+        game = self.parts.env_maker.spec.game
+        if game is None or not math.isfinite(score):
+            return None
+        from rlkit.analysis.hns import human_normalized_score
+
+        try:
+            return human_normalized_score(game, score)
+        except ValueError:
+            log.warning("no human/random reference scores for %s: eval/hns not logged", game)
+            return None
+
+    def _record_video(self, loggers: Any) -> None:
+        """``eval.video_episodes`` evaluation episodes as ``videos/final.mp4`` (and to wandb)."""
+        from rlkit.envs.video import record_episodes
+
+        path = self.run_dir / "videos" / "final.mp4"
+        returns = record_episodes(
+            self.parts.agent,
+            self.parts.env_maker,
+            path,
+            episodes=int(self.cfg.eval.get("video_episodes", 1)),
+            epsilon=float(self.cfg.eval.epsilon),
+            seed=self.seed + 200_000,
+        )
+        log.info("video of %d episode(s) (returns %s): %s", len(returns), returns, path)
+        loggers.log_video(self.state.step, "eval/video", path)
 
     def _write_outputs(self, summary: dict[str, Any]) -> None:
         weights = {k: v.detach().cpu() for k, v in self.parts.agent.online.state_dict().items()}

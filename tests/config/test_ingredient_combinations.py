@@ -40,7 +40,7 @@ def test_combination_composes_and_takes_gradient_steps(bits):
     on = dict(zip(FLAGS, bits))
     cfg = compose("torch_threads=1", "agent.batch_size=16", *overrides_for(on))
     parts = build_parts(cfg, torch.device("cpu"))
-    agent, replay, n_step = parts.agent, parts.replay, parts.n_step
+    agent, replay = parts.agent, parts.replay
     assert agent.online.distributional == on["distributional"]
     assert bool(agent.online.noisy_layers()) == on["noisy"]
     envs = parts.env_maker.make_train(seed=0)
@@ -48,9 +48,7 @@ def test_combination_composes_and_takes_gradient_steps(bits):
     for step in range(80):
         actions = agent.act(obs, step)
         nxt, rew, term, trunc, info = envs.step(actions)
-        out = n_step.step(obs, actions, rew, real_next_obs(nxt, info), term, trunc)
-        if out is not None:
-            replay.add(out.obs, out.actions, out.rewards, out.next_obs, out.discounts)
+        replay.add_step(obs, actions, rew, real_next_obs(nxt, info), term, trunc)
         obs = nxt
     envs.close()
     before = [p.detach().clone() for p in agent.online.parameters()]

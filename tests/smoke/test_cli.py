@@ -98,6 +98,7 @@ def test_built_wheel_entry_point_runs_outside_the_repo(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--target", str(target),
                     str(wheel)], check=True, capture_output=True, text=True, timeout=600)
     assert (target / "rlkit" / "conf" / "agent" / "rainbow.yaml").is_file()
+    assert (target / "rlkit" / "analysis" / "data" / "atari57_random_human.csv").is_file()
     script = target / "bin" / "rlkit-train"
     env = cli_env(tmp_path)
     env["PYTHONPATH"] = str(target)
@@ -108,7 +109,10 @@ def test_built_wheel_entry_point_runs_outside_the_repo(tmp_path):
                           cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_run_dir(run_dir)
-    probe = subprocess.run([sys.executable, "-c", "import rlkit, rlkit.conf; print(rlkit.__file__)"], cwd=workdir,
-                           env=env, capture_output=True, text=True, check=True)
-    assert probe.stdout.strip().startswith(str(target)), "the wheel, not the checkout, was imported"
+    code = ("import rlkit, rlkit.conf; from rlkit.analysis.hns import human_normalized_score as h; "
+            "print(rlkit.__file__); print(h('pong', 14.6))")
+    probe = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, check=True)
+    module_file, hns = probe.stdout.split()
+    assert module_file.startswith(str(target)), "the wheel, not the checkout, was imported"
+    assert float(hns) == 1.0  # the packaged human score
     shutil.rmtree(target)

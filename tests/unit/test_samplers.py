@@ -83,6 +83,22 @@ def test_wrap_around_resets_rewritten_slots_to_max_priority() -> None:
     assert sampler.tree.total == pytest.approx(4.5)
 
 
+def test_removed_slots_get_zero_priority_and_are_never_drawn() -> None:
+    sampler = _per(8, alpha=0.5, eps=0.0)
+    sampler.on_add(np.arange(8))
+    sampler.update_priorities(np.array([3]), np.array([4.0]))  # stored 2.0, the new max
+    sampler.on_remove(np.array([1, 2, 5]))
+    np.testing.assert_array_equal(sampler.tree.get(np.arange(8)), [1, 0, 0, 2, 1, 0, 1, 1])
+    assert sampler.tree.total == 6.0
+    indices, _ = sampler.sample(1000, 8)
+    assert set(indices.tolist()) == {0, 3, 4, 6, 7}
+    sampler.on_add(np.array([2]))  # a new transition in slot 2 enters at the max priority
+    np.testing.assert_array_equal(sampler.tree.get(np.array([2])), [2.0])
+    uniform = UniformSampler(capacity=8)
+    uniform.on_remove(np.array([0]))  # the buffer redraws unsampleable slots for uniform replay
+    assert uniform.sample(4, 8)[0].shape == (4,)
+
+
 def test_stratified_sampling_takes_one_index_per_segment() -> None:
     sampler = _per(8, alpha=0.5)
     sampler.on_add(np.arange(8))  # equal priorities
