@@ -5,7 +5,10 @@ stacks ``[E, 4, 84, 84]``, epsilon-greedy choice, ``AtariEnvMaker.make_train`` e
 threaded ``AtariVectorEnv`` behind rlkit's adapter: raw rewards, game_over, final_obs), and replay
 insertion of the newest frame of each env into a preallocated uint8 ring of single frames
 ``[capacity, 84, 84]`` plus action / reward / terminal arrays. No learning.
-NOTE: the ring is a stand-in; rlkit's frame-deduplicating replay storage is written separately.
+The ``rlkit`` mode is the real thing: ``rlkit.training.loop.Trainer`` with learning switched off
+(``learning_starts`` past the end), i.e. ``DQNAgent.act`` + the env + ``FrameStackStorage.add_step``
++ episode bookkeeping, timed by the loop itself (``summary["sps"]``). ``sync`` and ``pipelined``
+use a stand-in single-frame ring to show what the policy/env split costs.
 
 Reference (same process, same envs, same settings): the bare ``AtariVectorEnv`` inside that
 adapter, stepped with uniformly random actions and nothing else. Printed: both rates, their ratio, and where the acting loop's time goes.
@@ -132,6 +135,25 @@ def time_pipelined(halves, policy, steps: int, clip: float) -> float:
     return iterations * n / elapsed
 
 
+def time_rlkit_loop(game: str, num_envs: int, steps: int, threads: int, epsilon: float) -> float:
+    """Agent steps/s of rlkit's own training loop with no learning (Nature-CNN DQN policy)."""
+    import tempfile
+
+    import rlkit.components  # noqa: F401
+    from rlkit.config import compose_config
+    from rlkit.training.loop import Trainer
+
+    overrides = [
+        "env=atari", f"env.game={game}", f"env.num_envs={num_envs}", "agent=dqn", f"train.steps={steps}",
+        f"train.learning_starts_steps={10 * steps}", "eval.every_steps=0", "eval.max_steps=1", "eval.episodes=1",
+        f"torch_threads={threads}", "device=cpu", "replay.capacity=100000", f"epsilon.start={epsilon}",
+        f"epsilon.end={epsilon}", f"train.log_every_steps={steps}", "logger.console.enabled=false",
+        "logger.tensorboard.enabled=false", "logger.wandb.enabled=false",
+    ]
+    with tempfile.TemporaryDirectory() as run_dir:
+        return float(Trainer(compose_config(overrides), run_dir).train()["sps"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--game", default="pong")
@@ -148,7 +170,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, torch {torch.__version__}, device {device}, cores available: {cores}, "
           f"game {args.game}, {args.steps} agent steps per run, epsilon {args.epsilon}, best of {args.repeats}")
     print("env: ale-py AtariVectorEnv via AtariEnvMaker (frame skip 4, max-pool, 84x84 grey, stack 4, sticky 0.25)")
-    print("replay: stand-in uint8 ring of single frames [100000, 84, 84] (not rlkit's frame storage)")
+    print("rlkit: the training loop with FrameStackStorage, no learning; sync/pipelined: stand-in uint8 frame ring")
     print(f"{'envs':>4} {'torch thr':>9} {'ale thr':>7} {'mode':>9} {'raw env SPS':>11} {'acting SPS':>10} {'ratio':>6}"
           "   acting time: policy/env/replay")
     for num_envs in args.num_envs:
@@ -168,7 +190,7 @@ def main() -> None:
         for threads in args.torch_threads:
             torch.set_num_threads(threads)
             policy = make_policy(net, device, num_actions, args.epsilon, np.random.default_rng(0))
-            best = {"random": 0.0, "sync": 0.0, "pipelined": 0.0}
+            best = {"random": 0.0, "sync": 0.0, "pipelined": 0.0, "rlkit": 0.0}
             best_parts: dict[str, float] = {}
             for _ in range(args.repeats):
                 best["random"] = max(best["random"], time_random(envs.env, args.steps, num_actions))
@@ -179,7 +201,10 @@ def main() -> None:
                     best["pipelined"] = max(best["pipelined"], time_pipelined(halves, policy, args.steps, clip))
             total = sum(best_parts.values())
             split = "/".join(f"{100 * v / total:.0f}%" for v in best_parts.values())
-            modes = [("sync", split)] + ([("pipelined", "-")] if halves is not None else [])
+            best["rlkit"] = max(time_rlkit_loop(args.game, num_envs, args.steps, threads, args.epsilon)
+                                for _ in range(args.repeats))
+            torch.set_num_threads(threads)
+            modes = [("rlkit", "-"), ("sync", split)] + ([("pipelined", "-")] if halves is not None else [])
             for mode, detail in modes:
                 print(f"{num_envs:>4} {threads:>9} {maker.num_threads:>7} {mode:>9} {best['random']:>11.0f} "
                       f"{best[mode]:>10.0f} {best[mode] / best['random']:>6.2f}   {detail}")
