@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -28,7 +29,19 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Fal
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: json.dump(data, f, indent=2, sort_keys=True, default=_json_default))
+    """Strict JSON (NaN and infinities become null), written atomically."""
+    clean = _finite_or_none(data)
+    atomic_write(path, lambda f: json.dump(clean, f, indent=2, sort_keys=True, default=_json_default, allow_nan=False))
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _umask() -> int:
