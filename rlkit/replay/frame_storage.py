@@ -42,7 +42,7 @@ import numpy as np
 
 from rlkit.registry import register
 from rlkit.replay.n_step import check_per_env_arrays
-from rlkit.replay.storage import StorageUpdate
+from rlkit.replay.storage import StorageUpdate, check_obs_pair
 
 log = logging.getLogger(__name__)
 
@@ -383,12 +383,7 @@ class FrameStackStorage:
         terminated: np.ndarray,
         truncated: np.ndarray,
     ) -> None:
-        shape = (self.num_envs, *self.obs_shape)
-        for key, value in (("obs", obs), ("next_obs", next_obs)):
-            if value.shape != shape:
-                raise ValueError(f"{key} must have shape {shape}, got {value.shape}")
-            if not np.can_cast(value.dtype, self.obs_dtype, casting="same_kind"):
-                raise TypeError(f"{key} of dtype {value.dtype} cannot be stored as {self.obs_dtype}")
+        check_obs_pair(obs, next_obs, shape=(self.num_envs, *self.obs_shape), dtype=self.obs_dtype)
         check_per_env_arrays(
             self.num_envs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated
         )

@@ -54,6 +54,15 @@ class StorageUpdate:
 EMPTY_UPDATE = StorageUpdate(added=_NO_SLOTS, removed=_NO_SLOTS)
 
 
+def check_obs_pair(obs: np.ndarray, next_obs: np.ndarray, *, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """``obs`` and ``next_obs`` of one vector step have ``shape`` ``[E, *obs_shape]`` and store as ``dtype``."""
+    for key, value in (("obs", obs), ("next_obs", next_obs)):
+        if value.shape != shape:
+            raise ValueError(f"{key} must have shape {shape}, got {value.shape}")
+        if not np.can_cast(value.dtype, dtype, casting="same_kind"):
+            raise TypeError(f"{key} of dtype {value.dtype} cannot be stored as {dtype}")
+
+
 @runtime_checkable
 class Storage(Protocol):
     """What :class:`rlkit.replay.buffer.ReplayBuffer` needs from a store (see the module docstring)."""
@@ -164,11 +173,7 @@ class CircularStorage:
     ) -> StorageUpdate:
         """Record one vector step; the n-step transitions it completes are written at once."""
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
-        for key, value in (("obs", obs), ("next_obs", next_obs)):
-            if value.shape[1:] != self.obs_shape:
-                raise ValueError(f"{key} must have shape [E, *{self.obs_shape}], got {value.shape}")
-            if not np.can_cast(value.dtype, self.obs_dtype, casting="same_kind"):
-                raise TypeError(f"{key} of dtype {value.dtype} cannot be stored as {self.obs_dtype}")
+        check_obs_pair(obs, next_obs, shape=(self._n_step.num_envs, *self.obs_shape), dtype=self.obs_dtype)
         transitions = self._n_step.step(obs, actions, rewards, next_obs, terminated, truncated)
         if transitions is None:
             return EMPTY_UPDATE
