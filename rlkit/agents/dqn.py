@@ -8,6 +8,7 @@ the target rule and the loss it is given. Replay and n-step accumulation live in
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,6 +18,10 @@ import torch
 from rlkit.networks.model import QNetwork
 from rlkit.registry import register
 from rlkit.types import Batch, LossOutput
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A NaN or infinite loss; raised before it reaches the weights."""
 
 
 @dataclass
@@ -123,6 +128,9 @@ class DQNAgent:
             target_rule=self.target_rule,
             resample_selection_noise=self.noise.resample_on_update,
         )
+        loss_value = out.metrics.get("losses/td_loss")
+        if loss_value is not None and not math.isfinite(loss_value):
+            raise NonFiniteLossError(f"the loss is {loss_value} at update {self.updates + 1}; weights left unchanged")
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if self.max_grad_norm is not None and self.max_grad_norm > 0:

@@ -108,6 +108,10 @@ class ReplayBuffer:
             indices, priorities = indices[keep], priorities[keep]
         self.sampler.update_priorities(indices, priorities)
 
+    def restart_episodes(self) -> None:
+        """Every env starts a new episode without ending its last one (envs reset on a resume)."""
+        self.storage.restart_episodes()
+
     def set_progress(self, fraction: float) -> None:
         """Fraction of training done, for schedules such as PER's beta annealing."""
         self.sampler.set_progress(fraction)

@@ -89,6 +89,10 @@ class Storage(Protocol):
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]: ...
 
+    def restart_episodes(self) -> None:
+        """The envs were reset outside the stream: forget every env's unfinished episode window."""
+        ...
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -204,6 +208,10 @@ class CircularStorage:
         if indices.size and (indices.min() < 0 or indices.max() >= self.size):
             raise IndexError(f"indices must lie in [0, {self.size}), got [{indices.min()}, {indices.max()}]")
         return {key: array[indices] for key, array in self._arrays.items()}
+
+    def restart_episodes(self) -> None:
+        """Drop the pending n-step windows: those steps never reach a bootstrap observation."""
+        self._n_step.reset()
 
     def state_dict(self) -> dict[str, Any]:
         """The filled rows as views (serialize before adding more), write counter, n-step windows."""

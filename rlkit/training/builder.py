@@ -33,6 +33,26 @@ def import_user_modules(modules: list[str] | None) -> None:
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     env_maker: EnvMaker = registry.build("env", cfg.env)
     spec = env_maker.spec
+    agent = build_agent(cfg, env_maker, device)
+    capacity = int(cfg.replay.capacity)
+    storage = registry.build(  # storages own their n-step logic (rlkit/replay/storage.py)
+        "replay/storage",
+        cfg.replay.storage,
+        capacity=capacity,
+        obs_shape=spec.obs_shape,
+        obs_dtype=spec.obs_dtype,
+        num_envs=env_maker.num_envs,
+        n_step=int(cfg.agent.n_step),
+        gamma=float(cfg.agent.gamma),
+    )
+    sampler = registry.build("replay/sampler", cfg.replay.sampler, capacity=capacity, seed=int(cfg.seed))
+    replay = ReplayBuffer(storage=storage, sampler=sampler)
+    return Parts(env_maker=env_maker, agent=agent, replay=replay)
+
+
+def build_agent(cfg: DictConfig, env_maker: EnvMaker, device: torch.device) -> DQNAgent:
+    """The agent (networks, optimiser, loss, target rule, exploration) for ``env_maker``'s envs."""
+    spec = env_maker.spec
     network = build_network(
         torso_cfg=cfg.network.torso,
         head_cfg=cfg.network.head,
@@ -55,20 +75,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         num_actions=spec.num_actions,
         seed=int(cfg.seed),
     )
-    capacity = int(cfg.replay.capacity)
-    storage = registry.build(  # storages own their n-step logic (rlkit/replay/storage.py)
-        "replay/storage",
-        cfg.replay.storage,
-        capacity=capacity,
-        obs_shape=spec.obs_shape,
-        obs_dtype=spec.obs_dtype,
-        num_envs=env_maker.num_envs,
-        n_step=int(cfg.agent.n_step),
-        gamma=float(cfg.agent.gamma),
-    )
-    sampler = registry.build("replay/sampler", cfg.replay.sampler, capacity=capacity, seed=int(cfg.seed))
-    replay = ReplayBuffer(storage=storage, sampler=sampler)
-    return Parts(env_maker=env_maker, agent=agent, replay=replay)
+    return agent
 
 
 def _build_optimizer(optim_cfg: dict[str, Any], params: Any) -> torch.optim.Optimizer:

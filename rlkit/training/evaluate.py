@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from rlkit.training.episodes import EpisodeTracker, game_over
+
+
+class EvaluationInterrupted(Exception):
+    """``should_stop`` turned true during an evaluation (e.g. a preemption signal)."""
 
 
 def evaluate(
@@ -17,12 +22,15 @@ def evaluate(
     epsilon: float,
     seed: int,
     max_steps: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` episodes with ``agent.act_eval``; returns raw-return statistics.
 
     Episodes are split evenly over the envs and each env's first episodes are the ones counted,
     so short episodes are not over-represented. ``max_steps`` (agent steps summed over envs)
-    bounds the whole evaluation; episodes unfinished by then are not counted.
+    bounds the whole evaluation; episodes unfinished by then are not counted. ``should_stop`` is
+    polled every step; when it returns true the evaluation is abandoned with
+    :class:`EvaluationInterrupted`.
     """
     if episodes < 1:
         raise ValueError(f"eval.episodes must be >= 1, got {episodes}")
@@ -37,6 +45,8 @@ def evaluate(
     while (done_per_env < wanted).any():
         if max_steps is not None and steps >= max_steps:
             break
+        if should_stop is not None and should_stop():
+            raise EvaluationInterrupted(f"evaluation stopped after {steps} steps")
         actions = agent.act_eval(obs, epsilon)
         obs, rewards, terminated, truncated, info = envs.step(actions)
         steps += num_envs

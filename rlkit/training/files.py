@@ -25,7 +25,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Fal
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -56,7 +56,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Persist a directory entry change (a rename or new file) where the OS supports it."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # e.g. Windows
@@ -67,3 +68,30 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def truncate_metrics(path: Path, last_step: int) -> int:
+    """Drop the records of a JSON-lines metrics file logged after ``last_step``; returns how many.
+
+    A run resumed from a checkpoint at ``last_step`` logs the later steps again, so the file keeps
+    one record per step. A half-written last line is dropped too. The rewrite is atomic.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            step = json.loads(line).get("step")
+        except (json.JSONDecodeError, AttributeError):
+            dropped += 1
+            continue
+        if isinstance(step, int) and step > last_step:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        atomic_write(path, lambda f: f.write("".join(line + "\n" for line in kept)))
+    return dropped

@@ -7,11 +7,15 @@ bootstrap; a *truncated* one (time limit) bootstraps from its real last observat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +24,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rlkit.agents.dqn import NonFiniteLossError
+from rlkit.envs.state import load_vector_env_state, vector_env_state
 from rlkit.logging import build_loggers
+from rlkit.training import checkpoint as ckpt
 from rlkit.training.builder import Parts, build_parts, import_user_modules
 from rlkit.training.episodes import EpisodeTracker, game_over
-from rlkit.training.evaluate import evaluate
-from rlkit.training.files import atomic_write, atomic_write_json
-from rlkit.utils.runtime import configure_threads, resolve_device, seed_everything
+from rlkit.training.evaluate import EvaluationInterrupted, evaluate
+from rlkit.training.files import atomic_write, atomic_write_json, truncate_metrics
+from rlkit.utils.runtime import configure_threads, resolve_device, rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +68,31 @@ class LoopState:
             setattr(self, key, value)
 
 
+class Preempted(Exception):
+    """The run stopped on a signal after writing a checkpoint; exit with :attr:`exit_code`."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + signum  # the shell's convention: 130 SIGINT, 138 SIGUSR1, 143 SIGTERM
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name}; checkpoint: {checkpoint}; exit status {self.exit_code}")
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
+
+
 class Trainer:
-    """Owns the parts of one run and drives them for ``train.steps`` agent steps."""
+    """Owns the parts of one run and drives them for ``train.steps`` agent steps.
+
+    Checkpoints (``checkpoint.every`` agent steps, on SIGTERM/SIGINT/SIGUSR1, see
+    :mod:`rlkit.training.checkpoint`) hold everything the loop needs to go on. With ``resume=auto``
+    a run directory that has checkpoints continues from the newest one; on CPU the continuation is
+    bit-identical to an uninterrupted run when the envs can be captured (in-process gymnasium envs).
+    Episodes in flight at the checkpoint continue exactly then; where the simulator cannot be
+    captured (ale-py's vector env) the resumed run starts new episodes: the unfinished episodes'
+    returns are not reported and their last, incomplete n-step transitions are dropped.
+    """
 
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg = cfg
@@ -82,31 +112,181 @@ class Trainer:
             next_log_step=int(cfg.train.log_every_steps),
             next_eval_step=eval_every if eval_every > 0 else math.inf,
         )
+        ccfg = cfg.get("checkpoint") or {}
+        self.checkpoint_every = int(ccfg.get("every", 0) or 0)
+        self.keep_last = int(ccfg.get("keep_last", 2))
+        self.checkpoint_replay = bool(ccfg.get("replay", True))
+        self.next_checkpoint_step = self.checkpoint_every if self.checkpoint_every > 0 else math.inf
+        self.last_checkpoint: Path | None = None
+        self.stop_signal: int | None = None
+        self._pending: dict[str, list[float]] = defaultdict(list)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything the loop owns besides the env simulators: counters, parts, RNGs."""
-        from rlkit.utils.runtime import rng_state
-
+    # ------------------------------------------------------------------------- checkpoints
+    def compat(self) -> dict[str, Any]:
+        """Settings a checkpoint must share with the run that loads it."""
+        cfg, spec = self.cfg, self.parts.env_maker.spec
         return {
-            "loop": self.state.state_dict(),
-            "episodes": self.tracker.state_dict(),
-            "agent": self.parts.agent.state_dict(),
-            "replay": self.parts.replay.state_dict(),
-            "rng": rng_state(),
+            "env": str(cfg.env.get("id", cfg.env.get("name"))),
+            "obs_shape": list(spec.obs_shape),
+            "obs_dtype": np.dtype(spec.obs_dtype).name,
+            "num_actions": int(spec.num_actions),
+            "num_envs": int(self.parts.env_maker.num_envs),
+            "network": OmegaConf.to_container(cfg.network, resolve=True),
+            "replay.storage": OmegaConf.to_container(cfg.replay.storage, resolve=True),
+            "replay.sampler": str(cfg.replay.sampler.name),
+            "replay.capacity": int(cfg.replay.capacity),
+            "agent.n_step": int(cfg.agent.n_step),
+            "agent.gamma": float(cfg.agent.gamma),
         }
+
+    def state_dict(self, *, obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None) -> dict[str, Any]:
+        """Everything a resumed run needs: counters, parts, RNGs, env states, logger states."""
+        state: dict[str, Any] = {
+            "compat": self.compat(),
+            "torch": {"agent": self.parts.agent.state_dict()},
+            "loop": self.state.state_dict(),
+            "next_checkpoint_step": self.next_checkpoint_step,
+            "episodes": self.tracker.state_dict(),
+            "pending_metrics": {key: list(values) for key, values in self._pending.items()},
+            "rng": rng_state(),
+            "loggers": loggers.state_dict() if loggers is not None else {},
+            "obs": obs,
+            "env": vector_env_state(envs) if envs is not None else None,
+        }
+        if self.checkpoint_replay:
+            state["replay"] = self.parts.replay.state_dict()
+        return state
+
+    def save_checkpoint(self, *, obs: np.ndarray, envs: Any, loggers: Any) -> Path:
+        start = time.perf_counter()
+        state = self.state_dict(obs=obs, envs=envs, loggers=loggers)
+        path = ckpt.save_checkpoint(self.run_dir, self.state.step, state, keep_last=self.keep_last)
+        self.last_checkpoint = path
+        log.info("checkpoint at step %d: %s (%.1f s)", self.state.step, path, time.perf_counter() - start)
+        return path
+
+    def _resume_point(self) -> ckpt.CheckpointInfo | None:
+        setting = str(self.cfg.get("resume", "auto") or "auto")
+        if setting == "never":
+            return None
+        if setting == "auto":
+            ckpt.remove_partial(self.run_dir)
+            return ckpt.latest_checkpoint(self.run_dir)
+        return ckpt.find_checkpoint(Path(setting))
+
+    def _restore(self, info: ckpt.CheckpointInfo) -> dict[str, Any]:
+        """Load checkpoint ``info`` into the parts and counters; returns its env-side entries."""
+        saved = ckpt.load_checkpoint(info.path)
+        ckpt.check_compatible(saved["compat"], self.compat(), source=info.path)
+        agent = self.parts.agent
+        try:
+            agent.load_state_dict(saved["torch"]["agent"])
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise ckpt.CheckpointError(f"checkpoint {info.path} does not fit this agent: {err}") from err
+        if "replay" in saved:
+            self.parts.replay.load_state_dict(saved["replay"])
+        else:
+            log.warning("checkpoint %s holds no replay (checkpoint.replay=false): replay starts empty", info.path)
+        self.state.load_state_dict(saved["loop"])
+        self.next_checkpoint_step = saved["next_checkpoint_step"]
+        self.tracker.load_state_dict(saved["episodes"])
+        self._pending = defaultdict(list, {k: list(v) for k, v in saved["pending_metrics"].items()})
+        set_rng_state(saved["rng"])
+        self.last_checkpoint = info.path
+        return saved
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT/SIGUSR1 ask the loop to checkpoint and stop; a second one aborts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: Any) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt(f"second signal ({signal.Signals(signum).name}): aborting")
+            self.stop_signal = signum
+            log.warning(
+                "%s received: finishing this step, writing a checkpoint and exiting (send again to abort)",
+                signal.Signals(signum).name,
+            )
+
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _completed_summary(self) -> dict[str, Any] | None:
+        """The summary of a finished run in this directory (resume=auto re-runs return it)."""
+        path = self.run_dir / "summary.json"
+        if str(self.cfg.get("resume", "auto")) != "auto" or not path.is_file():
+            return None
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if summary.get("stopped_early") or int(summary.get("steps") or 0) >= self.total_steps:
+            return summary
+        return None
 
     # ------------------------------------------------------------------------------ main
     def train(self) -> dict[str, Any]:
+        done = self._completed_summary()
+        if done is not None:
+            log.info("%s already holds a finished run (%s steps): nothing to do", self.run_dir, done.get("steps"))
+            return done
+        resume_from = self._resume_point()
+        saved = self._restore(resume_from) if resume_from is not None else None
+        if saved is not None:
+            # a killed run may have logged past its checkpoint; the resumed run logs those steps again
+            truncate_metrics(self.run_dir / "metrics.jsonl", resume_from.step)
+            log.info("resuming from %s (step %d)", resume_from.path, resume_from.step)
         cfg, parts = self.cfg, self.parts
-        agent, replay = parts.agent, parts.replay
         resolved = OmegaConf.to_container(cfg, resolve=True)
         atomic_write(self.run_dir / "config.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg, resolve=True)))
         loggers = build_loggers(
             cfg.logger, run_dir=self.run_dir, total_steps=self.total_steps, run_name=str(cfg.run_name)
         )
-        loggers.log_config(resolved)
-        envs = parts.env_maker.make_train(seed=self.seed)
-        eval_envs = parts.env_maker.make_eval(num_envs=int(cfg.eval.num_envs), seed=self.seed + 100_000)
+        envs = eval_envs = None
+        try:
+            if saved is not None:
+                loggers.load_state_dict(saved["loggers"])
+            loggers.log_config(resolved)
+            envs = parts.env_maker.make_train(seed=self.seed)
+            eval_envs = parts.env_maker.make_eval(num_envs=int(cfg.eval.num_envs), seed=self.seed + 100_000)
+            obs = self._start_envs(envs, saved)
+            saved = None  # let memory-mapped checkpoint arrays go
+            with self._stop_on_signals():
+                return self._run(envs, eval_envs, obs, loggers)
+        finally:
+            for vec in (envs, eval_envs):
+                if vec is not None:
+                    vec.close()
+            loggers.close()
+
+    def _start_envs(self, envs: Any, saved: dict[str, Any] | None) -> np.ndarray:
+        """First observations: a seeded reset, or the checkpoint's envs and observations."""
+        num_envs = envs.num_envs
+        if saved is None:
+            obs, _ = envs.reset(seed=[self.seed + i for i in range(num_envs)])
+            return obs
+        step = self.state.step
+        obs, _ = envs.reset(seed=[self.seed + 7_919 * (step + 1) + i for i in range(num_envs)])
+        if saved.get("env") is not None and saved.get("obs") is not None:
+            load_vector_env_state(envs, saved["env"])
+            return np.array(saved["obs"])
+        # The simulators could not be saved: new episodes start here. Drop what the old ones left
+        # unfinished (their returns and their incomplete n-step windows).
+        log.warning("envs restarted on resume: %d unfinished episode(s) dropped from the statistics", num_envs)
+        self.tracker.load_state_dict({"returns": np.zeros(num_envs), "lengths": np.zeros(num_envs, dtype=np.int64)})
+        self.parts.replay.restart_episodes()
+        return obs
+
+    def _run(self, envs: Any, eval_envs: Any, obs: np.ndarray, loggers: Any) -> dict[str, Any]:
+        cfg, parts = self.cfg, self.parts
+        agent, replay = parts.agent, parts.replay
         num_envs = envs.num_envs
         tracker, state = self.tracker, self.state
         train_cfg = cfg.train
@@ -119,100 +299,117 @@ class Trainer:
         batch_size = int(cfg.agent.batch_size)
         reward_clip = parts.env_maker.spec.reward_clip
 
-        pending: dict[str, list[float]] = defaultdict(list)
+        pending = self._pending
         start_time = last_log_time = time.perf_counter()
-        last_log_step = state.step
-        obs, _ = envs.reset(seed=[self.seed + i for i in range(num_envs)])
+        start_step = last_log_step = state.step
         stopped_early = False
-        try:
-            while state.step < self.total_steps:
-                actions = agent.act(obs, state.step)
-                next_obs, rewards, terminated, truncated, info = envs.step(actions)
-                final_obs = real_next_obs(next_obs, info)
-                learner_rewards = rewards if reward_clip is None else np.clip(rewards, -reward_clip, reward_clip)
-                replay.add_step(obs, actions, learner_rewards, final_obs, terminated, truncated)
-                obs = next_obs
-                state.step += num_envs
-                for _, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
-                    loggers.log(state.step, {"charts/episodic_return": ret, "charts/episodic_length": length})
+        while state.step < self.total_steps:
+            actions = agent.act(obs, state.step)
+            next_obs, rewards, terminated, truncated, info = envs.step(actions)
+            final_obs = real_next_obs(next_obs, info)
+            learner_rewards = rewards if reward_clip is None else np.clip(rewards, -reward_clip, reward_clip)
+            replay.add_step(obs, actions, learner_rewards, final_obs, terminated, truncated)
+            obs = next_obs
+            state.step += num_envs
+            for _, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
+                loggers.log(state.step, {"charts/episodic_return": ret, "charts/episodic_length": length})
 
-                replay.set_progress(state.step / self.total_steps)
-                while state.step >= state.next_update_step and len(replay) >= batch_size:
-                    for _ in range(updates_per_cycle):
-                        batch = replay.sample(batch_size, self.device)
+            replay.set_progress(state.step / self.total_steps)
+            while state.step >= state.next_update_step and len(replay) >= batch_size:
+                for _ in range(updates_per_cycle):
+                    batch = replay.sample(batch_size, self.device)
+                    try:
                         out = agent.update(batch)
-                        replay.update_priorities(batch.indices, out.priorities)
-                        for key, value in out.metrics.items():
-                            pending[key].append(value)
-                    state.next_update_step += update_every
-                if state.step >= learning_starts:
-                    agent.maybe_sync_target(state.step)
+                    except NonFiniteLossError as err:
+                        raise NonFiniteLossError(
+                            f"{err}, at agent step {state.step}. The run stops; the last good checkpoint is "
+                            f"{self.last_checkpoint or 'none (no checkpoint written yet)'} and was not touched. "
+                            "Try a lower optim.lr, gradient clipping (agent.max_grad_norm) or reward clipping."
+                        ) from err
+                    replay.update_priorities(batch.indices, out.priorities)
+                    for key, value in out.metrics.items():
+                        pending[key].append(value)
+                state.next_update_step += update_every
+            if state.step >= learning_starts:
+                agent.maybe_sync_target(state.step)
 
-                if state.step >= state.next_log_step:
-                    now = time.perf_counter()
-                    metrics = {key: float(np.mean(vals)) for key, vals in pending.items()}
-                    metrics["charts/SPS"] = (state.step - last_log_step) / max(now - last_log_time, 1e-9)
-                    metrics["charts/epsilon"] = agent.exploration.epsilon(state.step)
-                    metrics["charts/updates"] = agent.updates
-                    metrics["replay/size"] = len(replay)
-                    beta = getattr(replay.sampler, "beta", None)
-                    if beta is not None:
-                        metrics["replay/beta"] = beta
-                    metrics.update(agent.metrics())
-                    loggers.log(state.step, metrics)
-                    pending.clear()
-                    last_log_step, last_log_time = state.step, now
-                    state.next_log_step += log_every * ((state.step - state.next_log_step) // log_every + 1)
+            if state.step >= state.next_log_step:
+                now = time.perf_counter()
+                metrics = {key: float(np.mean(vals)) for key, vals in pending.items()}
+                metrics["charts/SPS"] = (state.step - last_log_step) / max(now - last_log_time, 1e-9)
+                metrics["charts/epsilon"] = agent.exploration.epsilon(state.step)
+                metrics["charts/updates"] = agent.updates
+                metrics["replay/size"] = len(replay)
+                beta = getattr(replay.sampler, "beta", None)
+                if beta is not None:
+                    metrics["replay/beta"] = beta
+                metrics.update(agent.metrics())
+                loggers.log(state.step, metrics)
+                pending.clear()
+                last_log_step, last_log_time = state.step, now
+                state.next_log_step += log_every * ((state.step - state.next_log_step) // log_every + 1)
 
-                if state.step >= state.next_eval_step:
+            if state.step >= state.next_eval_step and self.stop_signal is None:
+                try:
                     result = self._evaluate(eval_envs, loggers)
+                except EvaluationInterrupted:
+                    pass  # a stop signal came mid-evaluation: it runs again after the resume
+                else:
                     state.next_eval_step += eval_every * ((state.step - state.next_eval_step) // eval_every + 1)
                     if stop_at is not None and result["mean"] >= float(stop_at):
                         log.info("eval return %.1f >= %.1f at step %d: stopping", result["mean"], stop_at, state.step)
                         stopped_early = True
                         break
 
-            final = self._evaluate(eval_envs, loggers, prefix="final")
-            if cfg.eval.get("video", False):
-                self._record_video(loggers)
-            wall = time.perf_counter() - start_time
-            summary = {
-                "final_eval": {k: v for k, v in final.items() if k != "returns"},
-                "final_eval_returns": final["returns"],
-                "eval/episodic_return": final["mean"],
-                "eval/hns": final["hns"],
-                "best_eval_return": state.best_eval,
-                "solved_at_step": state.solved_at_step,
-                "stopped_early": stopped_early,
-                "steps": state.step,
-                "frames": state.step * parts.env_maker.spec.frame_skip,
-                "updates": agent.updates,
-                "wall_time_s": wall,
-                "sps": state.step / max(wall, 1e-9),
-                "seed": self.seed,
-                "env": str(cfg.env.get("id", cfg.env.name)),
-                "run_name": str(cfg.run_name),
-            }
-            self._write_outputs(summary)
-            return summary
-        finally:
-            envs.close()
-            eval_envs.close()
-            loggers.close()
+            if self.stop_signal is not None:
+                path = self.save_checkpoint(obs=obs, envs=envs, loggers=loggers)
+                raise Preempted(self.stop_signal, path)
+            if state.step >= self.next_checkpoint_step:
+                every = self.checkpoint_every
+                self.next_checkpoint_step += every * ((state.step - self.next_checkpoint_step) // every + 1)
+                self.save_checkpoint(obs=obs, envs=envs, loggers=loggers)
+
+        final = self._evaluate(eval_envs, loggers, prefix="final", interruptible=False)
+        if cfg.eval.get("video", False):
+            self._record_video(loggers)
+        wall = time.perf_counter() - start_time
+        summary = {
+            "final_eval": {k: v for k, v in final.items() if k != "returns"},
+            "final_eval_returns": final["returns"],
+            "eval/episodic_return": final["mean"],
+            "eval/hns": final["hns"],
+            "best_eval_return": state.best_eval,
+            "solved_at_step": state.solved_at_step,
+            "stopped_early": stopped_early,
+            "steps": state.step,
+            "frames": state.step * parts.env_maker.spec.frame_skip,
+            "updates": agent.updates,
+            "wall_time_s": wall,
+            "sps": (state.step - start_step) / max(wall, 1e-9),
+            "resumed_from_step": start_step or None,
+            "seed": self.seed,
+            "env": str(cfg.env.get("id", cfg.env.name)),
+            "run_name": str(cfg.run_name),
+        }
+        self._write_outputs(summary)
+        return summary
 
     # --------------------------------------------------------------------------- helpers
-    def _evaluate(self, eval_envs: Any, loggers: Any, prefix: str = "eval") -> dict[str, Any]:
+    def _evaluate(
+        self, eval_envs: Any, loggers: Any, prefix: str = "eval", *, interruptible: bool = True
+    ) -> dict[str, Any]:
         ecfg = self.cfg.eval
         state = self.state
-        state.eval_count += 1
         result = evaluate(
             self.parts.agent,
             eval_envs,
             episodes=int(ecfg.episodes),
             epsilon=float(ecfg.epsilon),
-            seed=self.seed + 100_000 + 1_000 * state.eval_count,
+            seed=self.seed + 100_000 + 1_000 * (state.eval_count + 1),
             max_steps=ecfg.get("max_steps"),
+            should_stop=(lambda: self.stop_signal is not None) if interruptible else None,
         )
+        state.eval_count += 1
         threshold = self.cfg.train.get("stop_at_eval_return")
         if threshold is not None and state.solved_at_step is None and result["mean"] >= float(threshold):
             state.solved_at_step = state.step
