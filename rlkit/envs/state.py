@@ -19,7 +19,7 @@ _PLAIN = (bool, int, float, str, type(None))
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, _PLAIN) or isinstance(value, np.generic):
+    if isinstance(value, (*_PLAIN, np.generic)):
         return True
     if isinstance(value, np.ndarray):
         return not value.dtype.hasobject

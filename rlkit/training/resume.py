@@ -41,7 +41,8 @@ def config_for_resume(path: Path, overrides: Sequence[str]) -> tuple[DictConfig,
                 raise CheckpointError(f"cannot delete {key!r} when resuming {run_dir}")
             current = OmegaConf.select(cfg, key, default=None)
             value = override.value()
-            if isinstance(current, DictConfig) and not isinstance(value, dict):
+            is_group = "/" in key or override.package is not None
+            if is_group or (isinstance(current, DictConfig) and not isinstance(value, dict)):
                 raise CheckpointError(
                     f"'{override.input_line}' chooses a config group option; a resumed run keeps the parts it was "
                     f"built with. Start a new run for another {key}, or set its fields ({key}.<field>=...)"
