@@ -9,8 +9,8 @@ what a requeued job that reuses its directory gets); ``resume=<run dir or checkp
 that run in its own directory with its own ``config.yaml`` plus the ``key=value`` overrides given.
 
 Exit status: 0 done; 2 bad config or unusable checkpoint; 3 the loss became NaN/inf (the last
-checkpoint is intact); 128 + signal number when SIGTERM (143), SIGINT (130) or SIGUSR1 (138) stopped
-the run after it wrote a checkpoint (run the same command again to continue).
+checkpoint is intact); 128 + signal number when SIGTERM (143), SIGINT (130), SIGUSR1 (138) or SIGUSR2
+(140) stopped the run after it wrote a checkpoint (run the same command again to continue).
 """
 
 from __future__ import annotations

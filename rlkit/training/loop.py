@@ -79,7 +79,11 @@ class Preempted(Exception):
         super().__init__(f"stopped by {name}; checkpoint: {checkpoint}; exit status {self.exit_code}")
 
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
+# SIGUSR2 is what submitit sends before a SLURM time limit; its own handler (requeue) runs after the checkpoint.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
+_DEFAULT_HANDLERS = (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler, None)
 
 
 class Trainer:
@@ -119,6 +123,7 @@ class Trainer:
         self.next_checkpoint_step = self.checkpoint_every if self.checkpoint_every > 0 else math.inf
         self.last_checkpoint: Path | None = None
         self.stop_signal: int | None = None
+        self._previous_handlers: dict[int, Any] = {}
         self._pending: dict[str, list[float]] = defaultdict(list)
 
     # ------------------------------------------------------------------------- checkpoints
@@ -197,7 +202,7 @@ class Trainer:
 
     @contextlib.contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
-        """SIGTERM/SIGINT/SIGUSR1 ask the loop to checkpoint and stop; a second one aborts at once."""
+        """SIGTERM/SIGINT/SIGUSR1/SIGUSR2 ask the loop to checkpoint and stop; a second one aborts at once."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -212,11 +217,22 @@ class Trainer:
             )
 
         previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+        self._previous_handlers = previous
         try:
             yield
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+    def _stop(self, path: Path) -> None:
+        """After the stop checkpoint: hand the signal to a handler installed before ours (submitit's
+        requeue on SIGUSR2), then stop with :class:`Preempted` if that handler returned."""
+        signum = int(self.stop_signal)
+        previous = self._previous_handlers.get(signum)
+        if callable(previous) and previous not in _DEFAULT_HANDLERS:
+            log.info("passing %s on to the handler installed before rlkit's", signal.Signals(signum).name)
+            previous(signum, None)
+        raise Preempted(signum, path)
 
     def _completed_summary(self) -> dict[str, Any] | None:
         """The summary of a finished run in this directory (resume=auto re-runs return it)."""
@@ -362,8 +378,7 @@ class Trainer:
                         break
 
             if self.stop_signal is not None:
-                path = self.save_checkpoint(obs=obs, envs=envs, loggers=loggers)
-                raise Preempted(self.stop_signal, path)
+                self._stop(self.save_checkpoint(obs=obs, envs=envs, loggers=loggers))
             if state.step >= self.next_checkpoint_step:
                 every = self.checkpoint_every
                 self.next_checkpoint_step += every * ((state.step - self.next_checkpoint_step) // every + 1)

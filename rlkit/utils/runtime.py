@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -49,10 +50,13 @@ def torch_thread_budget(setting: int | str, *, parallel_jobs: int | None = None)
         if threads < 1:
             raise ValueError(f"torch_threads must be 'auto' or >= 1, got {setting}")
         return threads
+    cores = available_cores()
     if parallel_jobs is None:
-        raw = os.environ.get(PARALLEL_JOBS_ENV, "1")
-        parallel_jobs = int(raw) if raw.isdigit() and int(raw) > 0 else 1
-    return max(1, available_cores() // parallel_jobs)
+        raw = os.environ.get(PARALLEL_JOBS_ENV, "1").strip()
+        parallel_jobs = int(raw) if re.fullmatch(r"-?\d+", raw) else 1
+    if parallel_jobs < 0:  # joblib's convention: -1 = one job per core, -2 = all but one, ...
+        parallel_jobs = max(1, cores + 1 + parallel_jobs)
+    return max(1, cores // max(1, parallel_jobs))
 
 
 def configure_threads(setting: int | str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -185,6 +186,36 @@ def test_signal_checkpoints_and_exits_with_documented_status(tmp_path, sig):
         assert summary["resumed_from_step"] >= latest.step and summary["steps"] == latest.step + 2000
         steps = [r["step"] for r in read_jsonl(run / "metrics.jsonl") if "charts/updates" in r]
         assert steps == sorted(set(steps))  # no step logged twice across the resume
+
+
+def test_sigusr2_checkpoints_then_calls_the_handler_installed_before(tmp_path):
+    """submitit's SIGUSR2 handler (requeue) must run, and only once the checkpoint is on disk."""
+    import threading
+
+    import rlkit.components  # noqa: F401
+    from rlkit.training.loop import Preempted, Trainer
+
+    seen = []
+
+    def requeue(signum, _frame):
+        latest = ckpt.latest_checkpoint(tmp_path)
+        seen.append((signum, latest.step if latest else None))
+
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    try:
+        cfg = compose(*QUIET, "torch_threads=1", "agent=dqn", "train.steps=100000", "eval.every_steps=0",
+                      "checkpoint.every=1000000", "train.learning_starts_steps=200")
+        trainer = Trainer(cfg, tmp_path)
+        timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGUSR2))
+        timer.start()
+        with pytest.raises(Preempted) as err:
+            trainer.train()
+        timer.join()
+        assert err.value.exit_code == 128 + signal.SIGUSR2
+        assert seen == [(signal.SIGUSR2, trainer.state.step)] and trainer.state.step > 0
+        assert signal.getsignal(signal.SIGUSR2) is requeue  # rlkit's handler was removed again
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 def test_same_command_after_kill_9_resumes_from_the_last_checkpoint(tmp_path):

@@ -55,6 +55,10 @@ def test_thread_budget_follows_affinity_slurm_and_parallel_jobs(monkeypatch):
     monkeypatch.setenv(runtime.PARALLEL_JOBS_ENV, "2")
     assert runtime.torch_thread_budget("auto") == 1
     assert runtime.torch_thread_budget(5) == 5
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    for jobs, threads in (("-1", 1), ("-2", 1), ("-5", 2), ("-8", 8), ("-20", 8), ("4", 2), ("junk", 8)):
+        monkeypatch.setenv(runtime.PARALLEL_JOBS_ENV, jobs)  # joblib's negative counts: cores + 1 + n jobs
+        assert runtime.torch_thread_budget("auto") == threads, jobs
     with pytest.raises(ValueError):
         runtime.torch_thread_budget(0)
 
