@@ -1,216 +1,331 @@
-"""Atari acting throughput: the full acting path vs the bare emulator, same envs, same run.
+"""Atari acting throughput: rlkit's training loop (no learning) vs the bare emulator, same envs, same run.
 
-Acting path (agent steps/s, summed over envs): Nature-CNN Q-network forward on the uint8 frame
-stacks ``[E, 4, 84, 84]``, epsilon-greedy choice, ``AtariEnvMaker.make_train`` env step (ale-py's
-threaded ``AtariVectorEnv`` behind rlkit's adapter: raw rewards, game_over, final_obs), and replay
-insertion of the newest frame of each env into a preallocated uint8 ring of single frames
-``[capacity, 84, 84]`` plus action / reward / terminal arrays. No learning.
-The ``rlkit`` mode is the real thing: ``rlkit.training.loop.Trainer`` with learning switched off
-(``learning_starts`` past the end), i.e. ``DQNAgent.act`` + the env + ``FrameStackStorage.add_step``
-+ episode bookkeeping, timed by the loop itself (``summary["sps"]``). ``sync`` and ``pipelined``
-use a stand-in single-frame ring to show what the policy/env split costs.
+For each number of envs E, alternating ``--repeats`` times (medians reported, so a busy shared
+machine shows up as spread rather than as a bias against one side):
 
-Reference (same process, same envs, same settings): the bare ``AtariVectorEnv`` inside that
-adapter, stepped with uniformly random actions and nothing else. Printed: both rates, their ratio, and where the acting loop's time goes.
+* ``raw``: the bare ``ale_py.AtariVectorEnv`` that ``AtariEnvMaker.make_train`` builds (frame skip 4,
+  max-pool, 84x84 grey, stack 4, sticky actions 0.25), stepped with uniformly random actions and
+  nothing else. Its process CPU time is recorded too (ale-py steps the envs on its own threads).
+* ``rlkit``: ``rlkit.training.loop.Trainer`` itself, learning switched off (``learning_starts``
+  past the end): ``DQNAgent.act`` (Nature-CNN DQN, epsilon 0.01, so a forward pass every step) +
+  ``AtariVectorAdapter.step`` + ``FrameStackStorage.add_step`` + episode bookkeeping. Its rate is
+  the loop's own ``charts/SPS``, median over the logging intervals after the first (which holds
+  the warm-up). The parts are wrapped with timers (~1 us per call) for the breakdown.
+* ``pipelined`` (even E): a prototype of a pipelined loop from the same rlkit parts (two adapters of E/2
+  envs, ``send``/``recv``; one half's actions are computed while ale-py's threads step the other
+  half; one ``FrameStackStorage`` per half). It shows what overlapping policy and emulator buys.
 
-``sync`` is the training loop's pattern (policy, then env step, then insert). ``pipelined`` splits
-the E envs into two vector envs of E/2 and computes one half's actions while ale-py's threads step
-the other half (``send``/``recv``); every env still sees policy(obs) -> step -> insert in order.
+Then, for the agent the loop used: ``forward`` = ``online.q_values`` alone on E real observations
+(inference mode), ``act`` = ``DQNAgent.act`` alone; and two ceilings from the measured times:
+``sync ceiling`` = raw / (raw + act + replay), the best any act -> step -> insert loop can reach,
+and ``pipelined ceiling`` = raw / max(raw, (raw CPU + act + replay) / cores), the best when policy
+and emulator overlap perfectly but share the machine's cores.
 
-    python benchmarks/acting_atari.py --game pong --num-envs 1 4 8 --steps 4000 --torch-threads 1 2
+    python benchmarks/acting_atari.py --num-envs 1 8 --steps 3000 --torch-threads 1 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
+import rlkit.components  # noqa: F401  (registers every component)
+from rlkit import registry
+from rlkit.config import compose_config
 from rlkit.envs.atari import AtariEnvMaker
-from rlkit.networks.model import build_network
+from rlkit.replay.frame_storage import FrameStackStorage
+from rlkit.training.loop import Trainer, real_next_obs
 from rlkit.utils.runtime import available_cores
 
-
-class FrameRing:
-    """Preallocated single-frame ring: newest frame of each env + action, reward, terminal."""
-
-    def __init__(self, capacity: int, frame_shape: tuple[int, ...]) -> None:
-        self.frames = np.zeros((capacity, *frame_shape), dtype=np.uint8)  # [C, 84, 84]
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminals = np.zeros(capacity, dtype=bool)
-        self.capacity, self.cursor = capacity, 0
-
-    def add(self, frames: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminals: np.ndarray) -> None:
-        n = len(frames)
-        idx = (self.cursor + np.arange(n)) % self.capacity
-        self.frames[idx] = frames
-        self.actions[idx] = actions
-        self.rewards[idx] = rewards
-        self.terminals[idx] = terminals
-        self.cursor = (self.cursor + n) % self.capacity
+GAMMA, N_STEP = 0.99, 3
 
 
-def make_policy(net: torch.nn.Module, device: torch.device, num_actions: int, epsilon: float,
-                rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-    """Epsilon-greedy actions [E] for uint8 stacks [E, 4, 84, 84]."""
+class Timers:
+    """Seconds and calls per named part; :meth:`wrap` times a callable."""
 
-    def policy(obs: np.ndarray) -> np.ndarray:
-        n = len(obs)
-        explore = rng.random(n) < epsilon
-        actions = rng.integers(0, num_actions, n)
-        if explore.all():
-            return actions
-        with torch.inference_mode():
-            greedy = net.q_values(torch.from_numpy(obs).to(device, non_blocking=True)).argmax(dim=1).cpu().numpy()
-        return np.where(explore, actions, greedy)
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.loop_seconds = 0.0  # whole loop iterations: from one act call to the next
+        self.loop_iterations = 0
+        self._last: float | None = None
 
-    return policy
+    def mark_iteration(self) -> None:
+        """Called at the start of each act: the time since the previous one is one loop iteration."""
+        now = time.perf_counter()
+        if self._last is not None:
+            self.loop_seconds += now - self._last
+            self.loop_iterations += 1
+        self._last = now
+
+    def end_run(self) -> None:
+        self._last = None
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+                self.calls[name] += 1
+
+        return timed
+
+    def per_call_ms(self, name: str, calls: int) -> float:
+        return 1e3 * self.seconds[name] / max(calls, 1)
 
 
-def time_random(envs, steps: int, num_actions: int) -> float:
-    """Agent steps/s of the bare ``ale_py.AtariVectorEnv`` (no rlkit adapter) with uniformly random actions."""
+def time_raw(envs: Any, steps: int, num_actions: int) -> tuple[float, float]:
+    """(agent steps/s, process CPU seconds per vector step) of the bare vector env with random actions."""
     rng = np.random.default_rng(0)
     n = envs.num_envs
     envs.reset(seed=np.arange(n))
     for _ in range(20):  # warm-up
         envs.step(rng.integers(0, num_actions, n))
-    start = time.perf_counter()
-    for _ in range(steps // n):
+    iterations = steps // n
+    cpu, start = time.process_time(), time.perf_counter()
+    for _ in range(iterations):
         envs.step(rng.integers(0, num_actions, n))
-    return (steps // n) * n / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return iterations * n / wall, cpu / iterations
 
 
-def time_sync(envs, policy, steps: int, clip: float) -> tuple[float, dict[str, float]]:
-    """Agent steps/s of policy -> env step -> replay insert; seconds spent in each part."""
-    n = envs.num_envs
-    ring = FrameRing(100_000, (84, 84))
-    obs, _ = envs.reset(seed=list(range(n)))
-    parts = {"policy": 0.0, "env": 0.0, "replay": 0.0}
-    iterations = steps // n
-    for it in range(-20, iterations):  # 20 warm-up iterations
-        t0 = time.perf_counter()
-        actions = policy(obs)
-        t1 = time.perf_counter()
-        obs, rewards, terminated, _, _ = envs.step(actions)
-        t2 = time.perf_counter()
-        ring.add(obs[:, -1], actions, np.clip(rewards, -clip, clip), terminated)
-        t3 = time.perf_counter()
-        if it == 0:
-            start = t0
-        if it >= 0:
-            parts["policy"] += t1 - t0
-            parts["env"] += t2 - t1
-            parts["replay"] += t3 - t2
-    return iterations * n / (time.perf_counter() - start), parts
-
-
-def time_pipelined(halves, policy, steps: int, clip: float) -> float:
-    """Agent steps/s when one half's actions are computed while the other half steps."""
-    a, b = halves
-    n = a.num_envs + b.num_envs
-    ring = FrameRing(100_000, (84, 84))
-    obs_a, _ = a.reset(seed=list(range(a.num_envs)))
-    obs_b, _ = b.reset(seed=list(range(a.num_envs, n)))
-    act_a = policy(obs_a)
-    a.send(act_a)
-    iterations = steps // n
-    for it in range(-20, iterations):
-        if it == 0:
-            start = time.perf_counter()
-        act_b = policy(obs_b)  # overlaps with a's step
-        obs_a, rew, term, _, _ = a.recv()
-        b.send(act_b)
-        ring.add(obs_a[:, -1], act_a, np.clip(rew, -clip, clip), term)
-        act_a = policy(obs_a)  # overlaps with b's step
-        obs_b, rew, term, _, _ = b.recv()
-        a.send(act_a)
-        ring.add(obs_b[:, -1], act_b, np.clip(rew, -clip, clip), term)
-    elapsed = time.perf_counter() - start
-    a.recv()
-    return iterations * n / elapsed
-
-
-def time_rlkit_loop(game: str, num_envs: int, steps: int, threads: int, epsilon: float) -> float:
-    """Agent steps/s of rlkit's own training loop with no learning (Nature-CNN DQN policy)."""
-    import tempfile
-
-    import rlkit.components  # noqa: F401
-    from rlkit.config import compose_config
-    from rlkit.training.loop import Trainer
-
-    overrides = [
-        "env=atari", f"env.game={game}", f"env.num_envs={num_envs}", "agent=dqn", f"train.steps={steps}",
-        f"train.learning_starts_steps={10 * steps}", "eval.every_steps=0", "eval.max_steps=1", "eval.episodes=1",
-        f"torch_threads={threads}", "device=cpu", "replay.capacity=100000", f"epsilon.start={epsilon}",
-        f"epsilon.end={epsilon}", f"train.log_every_steps={steps}", "logger.console.enabled=false",
-        "logger.tensorboard.enabled=false", "logger.wandb.enabled=false",
+def loop_overrides(game: str, num_envs: int, steps: int, threads: int, epsilon: float) -> list[str]:
+    """rlkit-train overrides: Nature-CNN DQN acting in ``env=atari``, no learning, no checkpoints, quiet."""
+    return [
+        "env=atari",
+        f"env.game={game}",
+        f"env.num_envs={num_envs}",
+        "agent=dqn",
+        f"train.steps={steps}",
+        f"train.learning_starts_steps={10 * steps}",
+        "eval.every_steps=0",
+        "eval.max_steps=1",
+        "eval.episodes=1",
+        f"torch_threads={threads}",
+        "device=cpu",
+        "replay.capacity=100000",
+        f"epsilon.start={epsilon}",
+        f"epsilon.end={epsilon}",
+        f"train.log_every_steps={max(num_envs, steps // 10)}",
+        "resume=never",
+        "checkpoint.every=0",
+        "logger.console.enabled=false",
+        "logger.tensorboard.enabled=false",
+        "logger.wandb.enabled=false",
     ]
+
+
+def time_rlkit_loop(overrides: list[str], timers: Timers) -> tuple[float, Any, np.ndarray]:
+    """(steady-state agent steps/s of rlkit's own loop, its agent, a batch of observations it acted on)."""
     with tempfile.TemporaryDirectory() as run_dir:
-        return float(Trainer(compose_config(overrides), run_dir).train()["sps"])
+        trainer = Trainer(compose_config(overrides), Path(run_dir))
+        parts = trainer.parts
+        agent, seen = parts.agent, {}
+
+        def act(obs: np.ndarray, step: int) -> np.ndarray:
+            seen["obs"] = obs
+            timers.mark_iteration()
+            return timed_act(obs, step)
+
+        timed_act = timers.wrap("act", agent.act)
+        agent.act = act
+        agent._reset_acting_noise = timers.wrap("act: noise", agent._reset_acting_noise)
+        agent._obs_tensor = timers.wrap("act: obs to tensor", agent._obs_tensor)
+        agent.online.q_values = timers.wrap("act: forward", agent.online.q_values)
+        parts.replay.add_step = timers.wrap("replay insert", parts.replay.add_step)
+        trainer.tracker.step = timers.wrap("episode stats", trainer.tracker.step)
+        make_train = parts.env_maker.make_train
+
+        def make_timed_train(**kwargs: Any) -> Any:
+            envs = make_train(**kwargs)
+            envs.step = timers.wrap("env step", envs.step)
+            return envs
+
+        parts.env_maker.make_train = make_timed_train
+        trainer.train()
+        timers.end_run()
+        rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+        sps = [row["charts/SPS"] for row in rows if "charts/SPS" in row][1:]  # the first interval holds the warm-up
+        for name in ("act", "_reset_acting_noise", "_obs_tensor", "q_values"):  # back to the real methods
+            vars(agent).pop(name, None)
+            vars(agent.online).pop(name, None)
+        return float(np.median(sps)), agent, np.array(seen["obs"])
+
+
+def time_pipelined(env_cfg: Any, maker: AtariEnvMaker, agent: Any, steps: int, seed: int = 0) -> float:
+    """Agent steps/s of a two-half pipelined act/step/insert loop built from rlkit's parts."""
+    half = maker.num_envs // 2
+    half_cfg = OmegaConf.merge(env_cfg, {"num_envs": half, "num_threads": max(1, maker.num_threads // 2)})
+    clip = maker.spec.reward_clip or float("inf")
+    halves = [registry.build("env", half_cfg).make_train(seed=seed + i) for i in (0, 1)]
+    stores = [
+        FrameStackStorage(capacity=50_000, obs_shape=maker.spec.obs_shape, num_envs=half, n_step=N_STEP, gamma=GAMMA)
+        for _ in halves
+    ]
+    obs = [env.reset(seed=[seed + i * half + k for k in range(half)])[0] for i, env in enumerate(halves)]
+    actions = [agent.act(obs[0], 0), None]
+    halves[0].send(actions[0])
+    iterations = steps // maker.num_envs
+    try:
+        for it in range(-20, iterations):  # 20 warm-up iterations
+            if it == 0:
+                start = time.perf_counter()
+            for cur in (0, 1):  # cur's step is in flight; compute the other half's actions meanwhile
+                other = 1 - cur
+                actions[other] = agent.act(obs[other], 0)
+                next_obs, rewards, terminated, truncated, info = halves[cur].recv()
+                halves[other].send(actions[other])
+                stores[cur].add_step(
+                    obs[cur],
+                    actions[cur],
+                    np.clip(rewards, -clip, clip),
+                    real_next_obs(next_obs, info),
+                    terminated,
+                    truncated,
+                )
+                obs[cur] = next_obs
+        elapsed = time.perf_counter() - start
+        halves[0].recv()  # the step still in flight
+    finally:
+        for env in halves:
+            env.close()
+    return iterations * maker.num_envs / elapsed
+
+
+def time_call(fn: Callable[[], Any], repeats: int = 200) -> float:
+    """Median seconds of ``fn()`` after 20 warm-up calls."""
+    for _ in range(20):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def time_policy(agent: Any, obs: np.ndarray) -> tuple[float, float]:
+    """Median seconds of the online network's forward pass alone (inference mode) and of ``agent.act``."""
+    with torch.inference_mode():
+        forward = time_call(lambda: agent.online.q_values(torch.as_tensor(obs)))
+    return forward, time_call(lambda: agent.act(obs, 0))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--game", default="pong")
-    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--steps", type=int, default=4_000, help="agent steps per measurement (summed over envs)")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--steps", type=int, default=3_000, help="agent steps per measurement (summed over envs)")
     parser.add_argument("--epsilon", type=float, default=0.01, help="greedy forward pass on (almost) every step")
-    parser.add_argument("--torch-threads", type=int, nargs="+", default=[1])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=2, help="alternate random/acting runs, keep the best of each")
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating raw/rlkit/pipelined runs; medians")
+    parser.add_argument("--no-pipelined", action="store_true", help="skip the pipelined prototype")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    for name, value, low in (
+        ("--steps", args.steps, 100),
+        ("--repeats", args.repeats, 1),
+        ("--torch-threads", args.torch_threads, 1),
+        ("--num-envs", min(args.num_envs), 1),
+    ):
+        if value < low:
+            parser.error(f"{name} must be >= {low}, got {value}")
     cores = available_cores()
-
-    print(f"python {platform.python_version()}, torch {torch.__version__}, device {device}, cores available: {cores}, "
-          f"game {args.game}, {args.steps} agent steps per run, epsilon {args.epsilon}, best of {args.repeats}")
-    print("env: ale-py AtariVectorEnv via AtariEnvMaker (frame skip 4, max-pool, 84x84 grey, stack 4, sticky 0.25)")
-    print("rlkit: the training loop with FrameStackStorage, no learning; sync/pipelined: stand-in uint8 frame ring")
-    print(f"{'envs':>4} {'torch thr':>9} {'ale thr':>7} {'mode':>9} {'raw env SPS':>11} {'acting SPS':>10} {'ratio':>6}"
-          "   acting time: policy/env/replay")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, cores available: {cores}, "
+        f"load average {os.getloadavg()[0]:.2f}, game {args.game}, {args.steps} agent steps per run, "
+        f"epsilon {args.epsilon}, torch threads {args.torch_threads}, medians of {args.repeats}"
+    )
+    results = []
+    timers_loop: dict[int, float] = {}  # seconds per loop iteration, from the timers
     for num_envs in args.num_envs:
-        maker = AtariEnvMaker(game=args.game, num_envs=num_envs)
+        overrides = loop_overrides(args.game, num_envs, args.steps, args.torch_threads, args.epsilon)
+        env_cfg = compose_config(overrides).env
+        maker = registry.build("env", env_cfg)  # the loop's env settings exactly
         num_actions = maker.spec.num_actions
-        clip = maker.spec.reward_clip or float("inf")
-        envs = maker.make_train(seed=0)
-        halves = None
-        if num_envs >= 2:
-            half_threads = max(1, maker.num_threads // 2)
-            halves = [AtariEnvMaker(game=args.game, num_envs=num_envs // 2, num_threads=half_threads).make_train(seed=s)
-                      for s in (0, 1)]
-        net = build_network(
-            torso_cfg={"name": "nature_cnn"}, head_cfg={"name": "q", "hidden_sizes": [512]},
-            layer_cfg={"name": "linear"}, obs_shape=maker.spec.obs_shape, num_actions=num_actions,
-        ).to(device).eval()
-        for threads in args.torch_threads:
-            torch.set_num_threads(threads)
-            policy = make_policy(net, device, num_actions, args.epsilon, np.random.default_rng(0))
-            best = {"random": 0.0, "sync": 0.0, "pipelined": 0.0, "rlkit": 0.0}
-            best_parts: dict[str, float] = {}
+        bare = maker.make_train(seed=0).env  # the ale_py.AtariVectorEnv inside rlkit's adapter
+        runs: dict[str, list[float]] = defaultdict(list)
+        timers = Timers()
+        try:
             for _ in range(args.repeats):
-                best["random"] = max(best["random"], time_random(envs.env, args.steps, num_actions))
-                sps, parts = time_sync(envs, policy, args.steps, clip)
-                if sps > best["sync"]:
-                    best["sync"], best_parts = sps, parts
-                if halves is not None:
-                    best["pipelined"] = max(best["pipelined"], time_pipelined(halves, policy, args.steps, clip))
-            total = sum(best_parts.values())
-            split = "/".join(f"{100 * v / total:.0f}%" for v in best_parts.values())
-            best["rlkit"] = max(time_rlkit_loop(args.game, num_envs, args.steps, threads, args.epsilon)
-                                for _ in range(args.repeats))
-            torch.set_num_threads(threads)
-            modes = [("rlkit", "-"), ("sync", split)] + ([("pipelined", "-")] if halves is not None else [])
-            for mode, detail in modes:
-                print(f"{num_envs:>4} {threads:>9} {maker.num_threads:>7} {mode:>9} {best['random']:>11.0f} "
-                      f"{best[mode]:>10.0f} {best[mode] / best['random']:>6.2f}   {detail}")
-        envs.close()
-        for half in halves or []:
-            half.close()
+                sps, cpu = time_raw(bare, args.steps, num_actions)
+                runs["raw"].append(sps)
+                runs["raw cpu"].append(cpu)
+                sps, agent, obs = time_rlkit_loop(overrides, timers)
+                runs["rlkit"].append(sps)
+                torch.set_num_threads(args.torch_threads)
+                if num_envs >= 2 and num_envs % 2 == 0 and not args.no_pipelined:  # two equal halves
+                    runs["pipelined"].append(time_pipelined(env_cfg, maker, agent, args.steps))
+        finally:
+            bare.close()
+        forward, act = time_policy(agent, obs)
+        med = {key: float(np.median(values)) for key, values in runs.items()}
+        calls = timers.calls["env step"]
+        parts = {
+            name: timers.per_call_ms(name, calls)
+            for name in (
+                "env step",
+                "act",
+                "act: noise",
+                "act: obs to tensor",
+                "act: forward",
+                "replay insert",
+                "episode stats",
+            )
+        }
+        timers_loop[num_envs] = timers.loop_seconds / max(timers.loop_iterations, 1)
+        results.append((num_envs, maker.num_threads, med, runs, parts, 1e3 * forward, 1e3 * act))
+
+    print(f"\nload average now {os.getloadavg()[0]:.2f}")
+    print(
+        f"{'envs':>4} {'ale thr':>7} {'raw env SPS':>11} {'rlkit SPS':>9} {'ratio':>6} {'pipelined SPS':>13} {'ratio':>6}"
+        "   spread (min-max of the repeats): raw | rlkit"
+    )
+    for num_envs, ale_threads, med, runs, *_ in results:
+        pipe = (
+            f"{med['pipelined']:>13.0f} {med['pipelined'] / med['raw']:>6.2f}"
+            if "pipelined" in med
+            else f"{'-':>13} {'-':>6}"
+        )
+        print(
+            f"{num_envs:>4} {ale_threads:>7} {med['raw']:>11.0f} {med['rlkit']:>9.0f} {med['rlkit'] / med['raw']:>6.2f} "
+            f"{pipe}   {min(runs['raw']):.0f}-{max(runs['raw']):.0f} | {min(runs['rlkit']):.0f}-{max(runs['rlkit']):.0f}"
+        )
+    print(
+        "\nper vector step (ms) inside rlkit's loop, means over all its iterations in all repeats (so the "
+        "loop time here can differ from the median SPS above); 'rest' = loop time outside the timed parts"
+    )
+    for num_envs, _, med, _, parts, forward, act in results:
+        wall = 1e3 * timers_loop[num_envs]
+        raw, raw_cpu = 1e3 * num_envs / med["raw"], 1e3 * med["raw cpu"]
+        act_rest = parts["act"] - parts["act: noise"] - parts["act: obs to tensor"] - parts["act: forward"]
+        rest = wall - parts["env step"] - parts["act"] - parts["replay insert"] - parts["episode stats"]
+        print(
+            f"  E={num_envs}: loop {wall:.3f} = env step {parts['env step']:.3f} + act {parts['act']:.3f} "
+            f"(forward {parts['act: forward']:.3f}, obs to tensor {parts['act: obs to tensor']:.3f}, "
+            f"noise {parts['act: noise']:.3f}, exploration/argmax/rest {act_rest:.3f}) + replay insert "
+            f"{parts['replay insert']:.3f} + episode stats {parts['episode stats']:.3f} + rest {rest:.3f}"
+        )
+        sync_ceiling = raw / (raw + act + parts["replay insert"])
+        pipe_ceiling = raw / max(raw, (raw_cpu + act + parts["replay insert"]) / cores)
+        pipe = f"{pipe_ceiling:.2f}" if num_envs >= 2 else "- (one env: its action needs its observation)"
+        print(
+            f"        alone: forward {forward:.3f}, act {act:.3f}; raw env {raw:.3f} wall / {raw_cpu:.3f} CPU; "
+            f"ceilings: sync {sync_ceiling:.2f}, pipelined on {cores} cores {pipe}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.networks.layers import NoisyLinear
 from rlkit.networks.model import QNetwork
 from rlkit.registry import register
 from rlkit.types import Batch, LossOutput
@@ -84,21 +85,48 @@ class DQNAgent:
         self.rng = np.random.default_rng(seed)
         self.updates = 0
         self.last_target_sync_step = 0
+        self._noisy: tuple[QNetwork | None, tuple[NoisyLinear, ...]] = (None, ())  # (network, its noisy layers)
+        self._pinned: torch.Tensor | None = None  # page-locked staging buffer for observations bound to CUDA
 
     # ----------------------------------------------------------------------------- acting
-    @torch.no_grad()
     def act(self, obs: np.ndarray, step: int) -> np.ndarray:
         """Actions [E] for a batch of observations [E, *obs_shape] at agent step ``step``."""
         if self.noise.resample_on_act:
-            self.online.reset_noise()
+            self._reset_acting_noise()
         return self._act(obs, self.exploration.epsilon(step), use_mean=False)
 
-    @torch.no_grad()
     def act_eval(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Evaluation actions: eval epsilon; noise resampled per step, or the mean weights."""
         if not self.noise.eval_mean:
-            self.online.reset_noise()
+            self._reset_acting_noise()
         return self._act(obs, epsilon, use_mean=self.noise.eval_mean)
+
+    def _noisy_layers(self) -> tuple[NoisyLinear, ...]:
+        """The online network's noisy layers, found once per network instead of on every action."""
+        network, layers = self._noisy
+        if network is not self.online:
+            layers = tuple(layer for _, layer in self.online.noisy_layers())
+            self._noisy = (self.online, layers)
+        return layers
+
+    def _reset_acting_noise(self) -> None:
+        """``online.reset_noise()`` without walking the module tree (same draws, same order)."""
+        for layer in self._noisy_layers():
+            layer.reset_noise()
+
+    def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        """``obs`` on the device, in its own dtype (uint8 frames become floats inside the torso).
+
+        CPU: no copy. CUDA: through a reused page-locked buffer with an asynchronous copy; the
+        buffer is free again when ``_act`` returns, since reading the actions waits for the stream.
+        """
+        host = torch.from_numpy(obs) if isinstance(obs, np.ndarray) else torch.as_tensor(obs)
+        if self.device.type != "cuda":
+            return host.to(self.device)
+        if self._pinned is None or self._pinned.shape != host.shape or self._pinned.dtype != host.dtype:
+            self._pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+        self._pinned.copy_(host)
+        return self._pinned.to(self.device, non_blocking=True)
 
     def _act(self, obs: np.ndarray, epsilon: float, *, use_mean: bool) -> np.ndarray:
         num = obs.shape[0]
@@ -106,12 +134,15 @@ class DQNAgent:
         random_actions = self.rng.integers(self.num_actions, size=num)
         if explore.all():
             return random_actions
-        obs_t = torch.as_tensor(obs, device=self.device)
-        self.online.set_noise_mean(use_mean)
+        layers = self._noisy_layers()
+        for layer in layers:
+            layer.use_mean = use_mean
         try:
-            greedy = self.online.q_values(obs_t).argmax(dim=1).cpu().numpy()  # [E]
+            with torch.inference_mode():  # no autograd state at all; the kernels (and q-values) are unchanged
+                greedy = self.online.q_values(self._obs_tensor(obs)).argmax(dim=1).cpu().numpy()  # [E]
         finally:
-            self.online.set_noise_mean(False)
+            for layer in layers:
+                layer.use_mean = False
         return np.where(explore, random_actions, greedy).astype(np.int64)
 
     # ---------------------------------------------------------------------------- learning

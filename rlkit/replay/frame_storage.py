@@ -55,6 +55,10 @@ _ARRAYS = ("frames", "actions", "rewards", "terminated", "truncated", "final", "
 class FrameStackStorage:
     """Single-frame circular store for frame-stacked observations; stacks rebuilt at sample time."""
 
+    # Steps with no episode boundary (now or at the last step) whose stacks all continue take a
+    # shorter path with the same result; False sends every step through the general path (tests).
+    fast_steady_steps: bool = True
+
     def __init__(
         self,
         *,
@@ -126,6 +130,9 @@ class FrameStackStorage:
         self._steps = np.arange(self.n_step, dtype=np.int64)  # [n]
         self._gamma_pow = self.gamma ** np.arange(self.n_step + 1, dtype=np.float64)  # [n + 1]
         self._envs = np.arange(self.num_envs, dtype=np.int64)  # [E]
+        # slot offsets back from a row's slot (mod rows): rows r - S + 2 .. r and rows r - n .. r - 1
+        self._tail_back = self._lags[1:] * self.num_envs  # [S - 1]
+        self._window_back = (self.n_step - self._steps) * self.num_envs  # [n]
 
     # ------------------------------------------------------------------------------ sizes
     @property
@@ -253,7 +260,8 @@ class FrameStackStorage:
 
         ``next_obs`` is only read where an episode ended (its newest frame becomes a final row);
         elsewhere the next call's ``obs`` supplies that frame. Everything is validated before the
-        store changes, so a rejected step leaves it as it was.
+        store changes, so a rejected step leaves it as it was. Steps with no episode boundary take
+        :meth:`_append_continuing`, a shorter path to the same result.
         """
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
         actions, rewards = np.asarray(actions), np.asarray(rewards)
@@ -268,8 +276,13 @@ class FrameStackStorage:
         last = np.maximum(count - 1, 0)  # [E]
         last_slot = self._slot(envs, last)  # [E]
         last_final = started & self._final[last_slot]  # [E] previous step ended an episode
-        prev = self._stacks(envs, last).reshape(num_envs, stack, -1)  # [E, S, F] garbage if not started
         flat_obs = obs.reshape(num_envs, stack, -1)  # [E, S, F]
+        if self.fast_steady_steps and not ended.any() and started.all() and not last_final.any():
+            # no episode boundary now or at the last step (most steps): the short path, if every stack continues
+            update = self._append_continuing(flat_obs, actions, rewards, terminated, truncated, last, last_slot)
+            if update is not None:
+                return update
+        prev = self._stacks(envs, last).reshape(num_envs, stack, -1)  # [E, S, F] garbage if not started
         # the episode goes on: obs = last stack shifted by one frame
         extend = started & ~last_final
         extend[extend] = _rows_equal(flat_obs[extend, :-1], prev[extend, 1:])
@@ -357,6 +370,60 @@ class FrameStackStorage:
         self._num_valid += added.size - removed.size
         return StorageUpdate(added=added, removed=removed)
 
+    def _append_continuing(
+        self,
+        flat_obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        last: np.ndarray,
+        last_slot: np.ndarray,
+    ) -> StorageUpdate | None:
+        """``add_step`` for a step with no episode boundary now or at the last step, in fewer array
+        operations (they dominate its cost); None, with the store untouched, if a stack does not
+        continue its env's last one (the general path then sorts it out).
+
+        Same result as the general path: each env appends one linked row b (slot: last slot + E),
+        and the only transition that can become sampleable is row c = b - n, exactly when its
+        window c .. b - 1 holds no episode end and rows c + 1 .. b are linked. Then c is no final
+        row (the row after a final one is that row converted, no longer final, or an unlinked new
+        chain; for n = 1, c is the last row, not final here), and its stack is still held:
+        ``rows_per_env >= stack + n + 2`` keeps rows c - hist[c] .. b.
+        """
+        stack, num_rows = self.stack, self._sampleable.shape[0]
+        hist = self._hist[last_slot]  # [E] real frames before each env's last one
+        full = bool((hist == stack - 1).all())  # no padding left in any stack: rows last - S + 2 .. last
+        if stack > 1:
+            if full:
+                prev_slots = (last_slot[:, None] - self._tail_back[None, :]) % num_rows  # [E, S - 1]
+                prev = self._frames_flat[prev_slots.ravel()]  # [E * (S - 1), F]
+            else:
+                prev = self._stacks(self._envs, last).reshape(self.num_envs, stack, -1)[:, 1:]  # [E, S - 1, F]
+            if not _rows_equal(flat_obs[:, :-1], prev.reshape(self.num_envs, stack - 1, -1)).all():
+                return None
+        count = self._count
+        removed = self._overwritten(count + 1)
+        slot = (last_slot + self.num_envs) % num_rows  # [E] row b = last + 1
+        self._frames[slot] = flat_obs[:, -1].reshape(-1, *self.frame_shape)
+        self._hist[slot] = stack - 1 if full else np.minimum(hist.astype(np.int64) + 1, stack - 1)
+        self._link[slot] = True
+        self._actions[slot] = actions
+        self._rewards[slot] = rewards
+        self._terminated[slot] = terminated
+        self._truncated[slot] = truncated
+        self._final[slot] = False
+        count += 1
+        window = (slot[:, None] - self._window_back[None, :]) % num_rows  # [E, n] rows c .. b - 1
+        ok = (count > self.n_step) & ~(self._terminated[window] | self._truncated[window]).any(axis=1)  # c >= 0
+        if self.n_step > 1:
+            ok &= self._link[window[:, 1:]].all(axis=1)  # rows c + 1 .. b - 1; row b was just linked
+        added = np.sort(window[ok, 0])
+        self._sampleable[removed] = False
+        self._sampleable[added] = True
+        self._num_valid += added.size - removed.size
+        return StorageUpdate(added=added, removed=removed)
+
     def _overwritten(self, new_count: np.ndarray) -> np.ndarray:
         """Slots of sampleable transitions that need a row the pending writes will overwrite."""
         oldest_after = new_count - self._rows_per_env  # [E]
@@ -389,6 +456,10 @@ class FrameStackStorage:
         )
 
     # ------------------------------------------------------------------------------ state
+    def restart_episodes(self) -> None:
+        """Nothing to do: the next step's padded stacks start new chains, and the unfinished
+        episodes' last transitions (no bootstrap row) simply never become sampleable."""
+
     def state_dict(self) -> dict[str, Any]:
         """The raw arrays as views (write them out, e.g. with ``np.save``, before adding more)."""
         state: dict[str, Any] = {name: getattr(self, f"_{name}") for name in _ARRAYS}

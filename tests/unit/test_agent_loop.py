@@ -60,6 +60,114 @@ def test_epsilon_one_acts_uniformly_and_epsilon_zero_greedily():
     assert np.array_equal(greedy, expected)
 
 
+def _reference_act(agent, obs, epsilon, *, use_mean, resample):
+    """The straightforward recipe: reset noise through QNetwork, no_grad forward, same RNG draws."""
+    if resample:
+        agent.online.reset_noise()
+    explore = agent.rng.random(len(obs)) < epsilon
+    random_actions = agent.rng.integers(agent.num_actions, size=len(obs))
+    if explore.all():
+        return random_actions
+    agent.online.set_noise_mean(use_mean)
+    with torch.no_grad():
+        greedy = agent.online.q_values(torch.as_tensor(obs)).argmax(dim=1).numpy()
+    agent.online.set_noise_mean(False)
+    return np.where(explore, random_actions, greedy).astype(np.int64)
+
+
+@pytest.mark.parametrize("preset", ["dqn", "rainbow"])
+def test_act_picks_the_reference_actions_and_leaves_the_same_noise(preset):
+    """The inference path (cached noisy layers, inference mode) changes no action and no noise
+    sample: seeded runs act exactly as with a plain no_grad forward pass."""
+    import copy
+
+    agent = _agent(f"agent={preset}", "epsilon.start=0.3", "epsilon.end=0.3")
+    twin = copy.deepcopy(agent)
+    obs_rng = np.random.default_rng(0)
+    greedy_seen = set()
+    for t in range(40):
+        obs = obs_rng.normal(size=(8, 4)).astype(np.float32)
+        eval_mean = t % 4 == 3
+        agent.noise.eval_mean = twin.noise.eval_mean = eval_mean
+        torch.manual_seed(t)
+        if t % 2:
+            got = agent.act_eval(obs, 0.05)
+        else:
+            got = agent.act(obs, t)
+        torch.manual_seed(t)
+        if t % 2:
+            want = _reference_act(twin, obs, 0.05, use_mean=eval_mean, resample=not eval_mean)
+        else:
+            want = _reference_act(twin, obs, 0.3 if preset == "dqn" else 0.0, use_mean=False, resample=True)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.int64
+        greedy_seen.update(got.tolist())
+        for key, value in twin.online.state_dict().items():
+            assert torch.equal(agent.online.state_dict()[key], value), key
+    assert greedy_seen == {0, 1}
+    assert all(not layer.use_mean for _, layer in agent.online.noisy_layers())
+
+
+def test_act_finds_noisy_layers_once_per_network(monkeypatch):
+    import copy
+
+    from rlkit.networks.model import QNetwork
+
+    agent = _agent("agent=rainbow")
+    walks = []
+    walk = QNetwork.noisy_layers
+    monkeypatch.setattr(QNetwork, "noisy_layers", lambda self: walks.append(self) or walk(self))
+    obs = np.zeros((2, 4), dtype=np.float32)
+    for t in range(5):
+        agent.act(obs, t)
+        agent.act_eval(obs, 0.0)
+    assert walks == [agent.online]
+    replacement = copy.deepcopy(agent.online)
+    agent.online = replacement
+    eps = [layer.weight_epsilon.clone() for _, layer in walk(replacement)]
+    agent.act(obs, 5)  # a new network: its own layers get fresh noise
+    assert walks[-1] is replacement and len(walks) == 2
+    assert all(not torch.equal(e, layer.weight_epsilon) for e, (_, layer) in zip(eps, walk(replacement), strict=True))
+
+
+def test_learning_after_acting_sees_the_same_network():
+    """Weights cached while acting (inference mode) serve the learner's no-grad passes unchanged:
+    an agent that acted and one that did not take the identical update."""
+    import copy
+
+    from rlkit.types import Batch
+
+    agent = _agent("agent=rainbow", "agent.noise.resample_on_act=false", "agent.noise.resample_on_update=false")
+    twin = copy.deepcopy(agent)
+    gen = torch.Generator().manual_seed(0)
+    obs = torch.randn(32, 4, generator=gen)
+    batch = Batch(obs=obs, actions=torch.randint(0, 2, (32,), generator=gen), rewards=torch.randn(32, generator=gen),
+                  next_obs=torch.randn(32, 4, generator=gen), discounts=torch.full((32,), 0.99),
+                  weights=torch.ones(32), indices=np.arange(32))
+    agent.act(obs.numpy(), 0)
+    assert any(layer._cache is not None for _, layer in agent.online.noisy_layers())
+    out, twin_out = agent.update(batch), twin.update(batch)
+    assert torch.equal(out.loss, twin_out.loss)
+    assert torch.equal(out.priorities, twin_out.priorities)
+    for key, value in twin.online.state_dict().items():
+        assert torch.equal(agent.online.state_dict()[key], value), key
+
+
+@pytest.mark.gpu
+def test_act_on_cuda_matches_cpu():
+    """CUDA acting (page-locked staging buffer, asynchronous copy) picks the CPU agent's actions."""
+    import copy
+
+    agent = _agent("agent=dqn", "epsilon.start=0.0", "epsilon.end=0.0")
+    gpu = copy.deepcopy(agent)
+    gpu.device = torch.device("cuda")
+    gpu.online.to(gpu.device)
+    for t in range(5):
+        obs = np.random.default_rng(t).normal(size=(16, 4)).astype(np.float32)
+        np.testing.assert_array_equal(gpu.act(obs, t), agent.act(obs, t))
+        assert gpu._pinned is not None and gpu._pinned.is_pinned()
+
+
 def test_invalid_tau_rejected():
     with pytest.raises(ValueError, match="tau"):
         _agent("agent=dqn", "agent.tau=0")

@@ -207,6 +207,69 @@ def test_stacks_targets_and_validity_match_the_env(n_step: int, stack: int, padd
     assert sum(s.terminated for s in ends) > 50 and sum(s.truncated for s in ends) > 50
 
 
+@pytest.mark.parametrize(
+    ("n_step", "stack", "padding", "p_end"),
+    [(3, 4, "zeros", 0.05), (1, 4, "repeat_first", 0.05), (5, 2, "zeros", 0.02), (3, 1, "zeros", 0.05)],
+)
+def test_steady_steps_take_the_short_path_with_the_general_paths_result(
+    n_step: int, stack: int, padding: str, p_end: float
+) -> None:
+    """Step for step, a store using the short path for steps without episode boundaries holds the
+    same arrays and reports the same added/removed slots as one sending every step through the
+    general path, across life losses, truncations, terminations, restarts without an episode end
+    (envs reset on a resume) and many wrap-arounds."""
+    num_envs, capacity = 4, 4 * (stack + n_step + 6)
+    fast = _storage(num_envs=num_envs, stack=stack, n_step=n_step, capacity=capacity, padding=padding)
+    general = _storage(num_envs=num_envs, stack=stack, n_step=n_step, capacity=capacity, padding=padding)
+    general.fast_steady_steps = False
+    short_steps = []  # steps the short path completed (it declines, returning None, if a stack breaks)
+    append = fast._append_continuing
+    fast._append_continuing = lambda *args: short_steps.append(append(*args)) or short_steps[-1]
+    env, rng = StackEnv(num_envs=num_envs, stack=stack, padding=padding, seed=11, p_end=0.0), np.random.default_rng(3)
+    steps = 1500
+    for t in range(steps):
+        if t == stack + 2:  # first episodes long enough for short steps on padded stacks, then random ends
+            assert len(short_steps) == stack + 1 and all(update is not None for update in short_steps)
+            env.p_end = p_end
+        for e in np.flatnonzero(rng.random(num_envs) < (0.005 if t > stack + 2 else 0.0)):
+            env._reset(e)  # a new episode without an end: the open one must never become sampleable
+        obs, nxt, terminated, truncated = env.step()
+        actions, rewards = rng.integers(0, 6, size=num_envs), rng.normal(size=num_envs).astype(np.float32)
+        a = fast.add_step(render(obs), actions, rewards, render(nxt), terminated, truncated)
+        b = general.add_step(render(obs), actions, rewards, render(nxt), terminated, truncated)
+        np.testing.assert_array_equal(a.added, b.added)
+        np.testing.assert_array_equal(a.removed, b.removed)
+        assert a.added.dtype == b.added.dtype == np.int64 and a.removed.dtype == b.removed.dtype
+        assert len(fast) == len(general)
+        for name, value in general.state_dict().items():
+            np.testing.assert_array_equal(fast.state_dict()[name], value, err_msg=name)
+    completed = sum(update is not None for update in short_steps)
+    assert 0.4 * steps < completed < steps  # both paths ran often
+    if stack > 1:  # restarts: the short path declined and the general path took them
+        assert completed < len(short_steps)
+    assert fast.rows_written.sum() > 20 * capacity  # wrapped around many times
+
+
+def test_a_steady_step_still_checks_the_whole_stack() -> None:
+    """With no episode boundary in sight, an obs whose oldest frame does not continue the stored
+    stack is rejected like any other broken stack, and the store is left as it was."""
+    storage = _storage(num_envs=2, n_step=3, capacity=40)
+    env, rng = StackEnv(num_envs=2, stack=4, padding="zeros", seed=5, p_end=0.0), np.random.default_rng(0)
+    ref = Reference(2, 3)
+    for _ in range(10):
+        _drive(storage, env, ref, rng)
+    obs, nxt, terminated, truncated = env.step()
+    bad = obs.copy()
+    bad[1, 0] += 1000  # only the oldest frame of env 1 differs from what the store expects
+    before = copy.deepcopy(storage.state_dict())
+    with pytest.raises(ValueError, match=r"env\(s\) \[1\] neither continues"):
+        storage.add_step(render(bad), np.zeros(2, dtype=np.int64), np.zeros(2), render(nxt), terminated, truncated)
+    for name, value in before.items():
+        np.testing.assert_array_equal(storage.state_dict()[name], value, err_msg=name)
+    storage.add_step(render(obs), np.zeros(2, dtype=np.int64), np.zeros(2), render(nxt), terminated, truncated)
+    assert storage.rows_written.tolist() == [11, 11]
+
+
 def test_hand_checked_episode_with_truncation_and_termination() -> None:
     """One env, S = 2, n = 3: rows, returns and discounts written out by hand."""
     storage = FrameStackStorage(capacity=16, obs_shape=(2, *FRAME), num_envs=1, n_step=3, gamma=0.5)
