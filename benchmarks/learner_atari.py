@@ -109,7 +109,7 @@ def measure(agent_name: str, args: argparse.Namespace, device: torch.device) -> 
         online, target, optimizer, batch,
         double=agent.target_rule.needs_online, noisy=bool(online.noisy_layers()), max_grad_norm=agent.max_grad_norm,
     )
-    rlkit_step = lambda: agent.update(batch)  # noqa: E731
+    rlkit_step = lambda: agent.update(batch)
     for fn in (rlkit_step, bare):  # warm-up (allocator, oneDNN/cuDNN kernel choice)
         timed(fn, max(3, args.updates // 5), device)
     ours, theirs = [], []
