@@ -296,3 +296,19 @@ def test_rlkit_eval_refuses_pickles_and_bad_arguments(finished_run, tmp_path):
     torch.save({"torso.layers.0.weight": torch.zeros(3, 3)}, run / "model.pt")
     result = run_cli("rlkit-eval", [str(run)], cwd=tmp_path)
     assert result.returncode == 2 and "do not fit the network" in result.stderr
+
+
+def test_rlkit_eval_on_an_atari_run_reports_the_human_normalised_score(tmp_path):
+    from rlkit.analysis.hns import human_normalized_score
+
+    run = tmp_path / "pong"
+    train_in_process(run, "env=atari", "env.game=pong", "agent=dqn", "env.max_episode_frames=400",
+                     "replay.capacity=1000", "train.steps=120", "train.learning_starts_steps=60",
+                     "agent.batch_size=8", "eval.every_steps=0", "eval.episodes=1")
+    out = tmp_path / "pong.json"
+    result = run_cli("rlkit-eval", [str(run), "episodes=2", f"out={out}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["game"] == "pong" and data["episodes"] == 2
+    assert data["hns"] == pytest.approx(human_normalized_score("pong", data["mean"]))
+    assert "human-normalised" in result.stdout
