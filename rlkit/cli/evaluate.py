@@ -26,7 +26,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.training.checkpoint import CheckpointError, find_checkpoint, load_agent_state, run_dir_of
+from rlkit.training.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    load_agent_state,
+    load_tensor_file,
+    run_dir_of,
+)
 
 log = logging.getLogger("rlkit.eval")
 
@@ -52,7 +58,7 @@ class UsageError(ValueError):
 
 
 def parse_args(argv: Sequence[str]) -> tuple[Path, dict[str, Any]]:
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
         raise UsageError(USAGE)
     path, options = Path(argv[0]).expanduser(), {}
     for arg in argv[1:]:
@@ -91,12 +97,7 @@ def locate(path: Path) -> tuple[Path, str, dict[str, torch.Tensor]]:
 
 
 def _load_weights_file(file: Path) -> dict[str, torch.Tensor]:
-    try:
-        weights = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(
-            f"refusing to load {file}: not a plain tensor file ({type(err).__name__}); rlkit never unpickles objects"
-        ) from err
+    weights = load_tensor_file(file)
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise CheckpointError(f"{file} is not a state dict of tensors")
     return weights
@@ -197,6 +198,9 @@ def format_result(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__.strip() + "\n\n" + USAGE)
+        return 0
     try:
         path, options = parse_args(args)
         result = evaluate_saved(path, options)

@@ -205,13 +205,7 @@ def load_checkpoint(path: Path, *, mmap: bool = True) -> dict[str, Any]:
         raise CheckpointError(f"{path}/state.json is damaged: {err}") from err
     if body.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format {body.get('format')!r}; this rlkit reads {FORMAT_VERSION}")
-    tensors_file = path / "tensors.pt"
-    try:
-        tensors = torch.load(tensors_file, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise CheckpointError(f"{path} is incomplete: no tensors.pt") from err
-    except Exception as err:  # weights_only refuses anything but tensors and plain containers
-        raise CheckpointError(_unsafe_message(tensors_file, err)) from err
+    tensors = load_tensor_file(path / "tensors.pt")
     reader = _TreeReader(path / "arrays", tensors, mmap=mmap)
     return reader.decode(body["state"])
 
@@ -219,25 +213,27 @@ def load_checkpoint(path: Path, *, mmap: bool = True) -> dict[str, Any]:
 def load_agent_state(path: Path) -> dict[str, Any]:
     """Only the agent's state (networks, optimiser) of checkpoint ``path``, loaded safely."""
     file = Path(path) / "tensors.pt"
-    try:
-        tensors = torch.load(file, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise CheckpointError(f"{path} is not a complete checkpoint: no tensors.pt") from err
-    except Exception as err:
-        raise CheckpointError(_unsafe_message(file, err)) from err
+    tensors = load_tensor_file(file)
     try:
         return tensors["/torch"]["agent"]
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{file} holds no agent state") from err
 
 
-def _unsafe_message(file: Path, err: BaseException) -> str:
-    first_line = str(err).splitlines()[0] if str(err) else ""
-    return (
-        f"refusing to load {file}: it is not a plain tensor file (torch.load with weights_only=True rejected "
-        f"it: {type(err).__name__}: {first_line}). It may have been tampered with; rlkit never unpickles "
-        "arbitrary objects"
-    )
+def load_tensor_file(file: Path) -> Any:
+    """``torch.load(file, weights_only=True)`` on the CPU; anything else than tensors and plain
+    containers (a pickle payload) is refused with :class:`CheckpointError` before it runs."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{file.parent} is incomplete: no {file.name}") from err
+    except Exception as err:  # weights_only refuses anything but tensors and plain containers
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        raise CheckpointError(
+            f"refusing to load {file}: it is not a plain tensor file (torch.load with weights_only=True rejected "
+            f"it: {type(err).__name__}: {first_line}). It may have been tampered with; rlkit never unpickles "
+            "arbitrary objects"
+        ) from err
 
 
 class _TreeReader:

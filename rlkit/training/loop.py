@@ -296,7 +296,7 @@ class Trainer:
         # The simulators could not be saved: new episodes start here. Drop what the old ones left
         # unfinished (their returns and their incomplete n-step windows).
         log.warning("envs restarted on resume: %d unfinished episode(s) dropped from the statistics", num_envs)
-        self.tracker.load_state_dict({"returns": np.zeros(num_envs), "lengths": np.zeros(num_envs, dtype=np.int64)})
+        self.tracker = EpisodeTracker(num_envs)
         self.parts.replay.restart_episodes()
         return obs
 

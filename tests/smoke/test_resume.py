@@ -292,6 +292,8 @@ def test_rlkit_eval_refuses_pickles_and_bad_arguments(finished_run, tmp_path):
     torch.save(_Payload(marker), run / "model.pt")
     result = run_cli("rlkit-eval", [str(run)], cwd=tmp_path)
     assert result.returncode == 2 and "refusing to load" in result.stderr and not marker.exists()
+    result = run_cli("rlkit-eval", ["--help"], cwd=tmp_path)
+    assert result.returncode == 0 and "usage: rlkit-eval" in result.stdout
     result = run_cli("rlkit-eval", [str(finished_run), "episodes=zero"], cwd=tmp_path)
     assert result.returncode == 2 and "episodes='zero': expected int" in result.stderr
     torch.save({"torso.layers.0.weight": torch.zeros(3, 3)}, run / "model.pt")

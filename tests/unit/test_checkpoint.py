@@ -271,4 +271,6 @@ def test_checkpoint_files_are_plain_formats(tmp_path):
     for npy in (path / "arrays").iterdir():
         np.load(npy, allow_pickle=False)
     torch.load(path / "tensors.pt", weights_only=True)
-    assert oct(os.stat(path / "state.json").st_mode & 0o777) != "0o000"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path / "state.json").st_mode & 0o777 == 0o666 & ~umask  # readable like any other file
