@@ -28,7 +28,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv "$VIRTUAL_ENV" \
-    && pip install --upgrade "pip>=23" "setuptools>=69" "wheel>=0.42"
+    && pip install --upgrade "pip>=23" "setuptools>=77" "wheel>=0.42"
 
 # The pinned CUDA build of PyTorch first: rlkit's `torch>=2.1` then never replaces it.
 RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"

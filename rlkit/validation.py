@@ -23,21 +23,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from rlkit import registry
+from rlkit.config_keys import COMPONENT_PATHS, closest_key, unknown_keys, valid_key_paths
 
-# config path of each component node -> its registry group (logger entries are handled separately)
-COMPONENT_PATHS: dict[str, str] = {
-    "env": "env",
-    "network.torso": "network/torso",
-    "network.head": "network/head",
-    "network.layer": "network/layer",
-    "exploration": "exploration",
-    "target": "target",
-    "loss": "loss",
-    "replay.storage": "replay/storage",
-    "replay.sampler": "replay/sampler",
-    "optim": "optim",
-    "agent": "agent",
-}
 # values the builder passes at run time; a config must not set them (rlkit/training/builder.py)
 RUNTIME_KEYS: dict[str, set[str]] = {
     "network/torso": {"obs_shape"},
@@ -87,11 +74,13 @@ def validate_config(cfg: DictConfig, run_dir: Path | None = None) -> list[Config
 
     c = _Checker(cfg)
     _check_imports(c)
+    _check_unknown_keys(c)
     _check_components(c)
     _check_env(c)
     _check_learning(c)
     _check_knob_nodes(c)
     _check_eval(c)
+    _check_wandb(c)
     _check_device(c)
     if run_dir is not None:
         _check_run_dir(c, Path(run_dir))
@@ -198,6 +187,17 @@ def _check_imports(c: _Checker) -> None:
               "check the module names and that their directory is on PYTHONPATH")
 
 
+def _check_unknown_keys(c: _Checker) -> None:
+    """Keys no part reads (``+train.step=100``): Hydra accepts them, the run would ignore them."""
+    unknown = unknown_keys(c.cfg)
+    candidates = valid_key_paths(c.cfg) if unknown else []
+    for key in unknown:
+        near = closest_key(key, candidates)
+        hint = f"did you mean {near}? " if near else ""
+        c.add(key, "is not a key of rlkit's config: no part reads it (a typo, or a setting from another version)",
+              f"{hint}Remove it (~{key}); valid keys are in conf/config.yaml and the group files")
+
+
 def _check_components(c: _Checker) -> None:
     """Every component node names a registered part; its keys are arguments of that part's constructor."""
     for path, group in COMPONENT_PATHS.items():
@@ -249,8 +249,10 @@ def _check_component(c: _Checker, path: str, group: str, *, ignore: tuple[str, .
             c.add(f"{path}.{key}", f"is set at run time for {group}/{name} and must not appear in the config",
                   f"remove it (~{path}.{key})")
         elif key not in accepted and not takes_any:
+            near = difflib.get_close_matches(str(key), sorted(accepted - runtime), n=1, cutoff=0.6)
+            hint = f"did you mean {path}.{near[0]}? " if near else ""
             c.add(f"{path}.{key}", f"is not an argument of {group}/{name}; accepted: {sorted(accepted - runtime)}",
-                  f"remove it (~{path}.{key}) or fix its spelling")
+                  f"{hint}Remove it (~{path}.{key}) or fix its spelling")
         elif key in choices:
             value = c.value(f"{path}.{key}")
             if value is not _ABSENT and value not in choices[key]:
@@ -351,9 +353,10 @@ def _check_learning(c: _Checker) -> None:
     c.at_least("checkpoint.every", 0, nullable=True, required=False,
                fix="set checkpoint.every to 0 (only on stop signals) or more agent steps")
     c.at_least("checkpoint.keep_last", 0, required=False, fix="set checkpoint.keep_last to 0 (keep all) or more")
-    keep_replay = c.value("checkpoint.replay", required=False)
-    if keep_replay is not _ABSENT and not isinstance(keep_replay, bool):
-        c.add("checkpoint.replay", f"must be true or false, got {keep_replay!r}", "set checkpoint.replay=true or false")
+    for key in ("checkpoint.replay", "checkpoint.keep_after_finish"):
+        flag = c.value(key, required=False)
+        if flag is not _ABSENT and not isinstance(flag, bool):
+            c.add(key, f"must be true or false, got {flag!r}", f"set {key}=true or false")
 
     if batch is not None and capacity is not None and batch > capacity:
         c.add("agent.batch_size", f"a batch of {batch} is larger than replay.capacity={capacity}",
@@ -448,8 +451,10 @@ def _check_distributional_head(c: _Checker) -> None:
 
 
 def _check_eval(c: _Checker) -> None:
-    every = c.at_least("eval.every_steps", 0, fix="set eval.every_steps to 0 (final evaluation only) or more")
+    c.at_least("eval.every_steps", 0, fix="set eval.every_steps to 0 (final evaluation only) or more")
     c.at_least("eval.episodes", 1, fix="set eval.episodes=10 (or any count >= 1)")
+    c.at_least("eval.final_episodes", 1, nullable=True, required=False,
+               fix="set eval.final_episodes=null (as eval.episodes) or a count >= 1")
     c.in_unit_interval("eval.epsilon", "the evaluation epsilon")
     c.at_least("eval.num_envs", 1, fix="set eval.num_envs=1 or more")
     c.at_least("eval.max_steps", 1, nullable=True, fix="set eval.max_steps=null (until eval.episodes end) or >= 1")
@@ -458,10 +463,20 @@ def _check_eval(c: _Checker) -> None:
         c.add("eval.video", f"must be true or false, got {video!r}", "set eval.video=true or false")
     elif video:
         c.at_least("eval.video_episodes", 1, fix="set eval.video_episodes=1 or more")
-    stop_at = c.value("train.stop_at_eval_return", required=False)
-    if every == 0 and stop_at not in (None, _ABSENT):
-        c.add("train.stop_at_eval_return", "can never stop the run: eval.every_steps=0 runs no periodic evaluation",
-              "set eval.every_steps > 0, or train.stop_at_eval_return=null")
+
+
+def _check_wandb(c: _Checker) -> None:
+    """``logger.wandb.mode=online`` needs credentials: say so before anything is written, not mid-run."""
+    if c.value("logger.wandb.enabled", required=False) is False:
+        return
+    if c.value("logger.wandb.mode", required=False) != "online":
+        return
+    from rlkit.logging.wandb_logger import has_wandb_credentials
+
+    if not has_wandb_credentials():
+        c.add("logger.wandb.mode", "is 'online' but no wandb API key is configured (no WANDB_API_KEY, no netrc entry)",
+              "run `wandb login` or set WANDB_API_KEY; or log offline (logger.wandb.mode=offline, the default; "
+              "upload later with `wandb sync <run dir>/wandb/offline-run-*`), or logger.wandb.enabled=false")
 
 
 def _check_device(c: _Checker) -> None:

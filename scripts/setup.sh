@@ -14,12 +14,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install --upgrade "pip>=23" "setuptools>=69" wheel
+# setuptools >= 77 reads the SPDX `project.license` string of pyproject.toml.
+"${PIP[@]}" install --upgrade "pip>=23" "setuptools>=77" wheel
 # torch first and pinned: a bare `torch` requirement would let pip pick a multi-GB CUDA build.
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
   "${PIP[@]}" install "$TORCH_SPEC" --extra-index-url "$TORCH_INDEX_URL"
 else
   "${PIP[@]}" install "$TORCH_SPEC"
 fi
-"${PIP[@]}" install -e ".${extras}"
+# conf/ maps onto rlkit.conf, so the editable install uses setuptools' import finder, which always
+# adds a 10-line "Editable installation" notice; silence just that one (informational) warning.
+PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:Editable installation" \
+  "${PIP[@]}" install -e ".${extras}"
 .venv/bin/python -c "import torch, rlkit; print(f'rlkit {rlkit.__version__} ready: torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}')"

@@ -7,8 +7,10 @@ the target rule and the loss it is given. Replay and n-step accumulation live in
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -94,6 +96,26 @@ class DQNAgent:
         if self.noise.resample_on_act:
             self._reset_acting_noise()
         return self._act(obs, self.exploration.epsilon(step), use_mean=False)
+
+    @contextlib.contextmanager
+    def evaluating(self, seed: int) -> Iterator[None]:
+        """Evaluate with random numbers of its own: inside, exploration draws come from a generator
+        seeded with ``seed`` and noise from torch's generators reseeded with it; on exit, the agent's
+        generator, torch's generators and the online network's noise are as they were. So evaluation
+        never changes training: the same run evaluated more or less often learns the same weights."""
+        layers = self._noisy_layers()
+        noise = [(layer.weight_epsilon.clone(), layer.bias_epsilon.clone()) for layer in layers]
+        saved_rng = self.rng
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self.rng = np.random.default_rng(seed)
+            try:
+                yield
+            finally:
+                self.rng = saved_rng
+                for layer, (weight_eps, bias_eps) in zip(layers, noise):
+                    layer.restore_noise(weight_eps, bias_eps)
 
     def act_eval(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Evaluation actions: eval epsilon; noise resampled per step, or the mean weights."""

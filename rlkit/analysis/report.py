@@ -8,7 +8,9 @@ gap at ``--gap-threshold`` or the env's gymnasium ``reward_threshold`` (left out
 Within a suite, aggregates use the tasks every variant of the suite has, and per variant the same
 number of runs on each task (the lowest seeds, when a task has more). Every bootstrap draws from
 its own generator seeded by ``(seed, what it estimates)``, so the report is deterministic and adding
-a variant does not change another variant's intervals.
+a variant does not change another variant's intervals. Groups of fewer than ``MIN_RUNS`` runs are
+flagged: their bootstrap intervals are unreliable. Learning curves and their bands are clipped to the
+task's possible return range (:meth:`Run.return_range`, or ``--return-range``) where it is known.
 """
 
 from __future__ import annotations
@@ -16,24 +18,26 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import re
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlkit.analysis import stats
-from rlkit.analysis.runs import LoadedRuns, Run, RunsError, ScoreMetric, load_runs
+from rlkit.analysis.plots import slug, write_plots
+from rlkit.analysis.runs import LoadedRuns, Run, RunsError, ScoreMetric, load_runs, sweep_overrides
 from rlkit.training.files import atomic_write, atomic_write_json
 
 _log = logging.getLogger(__name__)
 
 HNS_SUITE = "atari_hns"
 PROFILE_POINTS = 101
+MIN_RUNS = 5  # fewer runs per task: bootstrap CIs are unreliable (Agarwal et al. 2021 recommend more)
+ALL_TASKS = "*"  # key of ReportOptions.return_ranges that applies to every task
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class ReportOptions:
     gap_threshold: float | None = None  # raw-return suites; default: gymnasium reward_threshold
     metric: ScoreMetric = "final"
     confidence: float = stats.DEFAULT_CONFIDENCE
+    return_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # task or ALL_TASKS -> (lo, hi)
 
     def check(self) -> None:
         """Raise :class:`RunsError` naming the flag when a value is out of range."""
@@ -57,15 +62,26 @@ class ReportOptions:
             raise RunsError(f"--metric must be 'final' or 'best', got {self.metric!r}")
         if self.gap_threshold is not None and not math.isfinite(self.gap_threshold):
             raise RunsError(f"--gap-threshold must be a finite number, got {self.gap_threshold!r}")
+        for task, (lo, hi) in self.return_ranges.items():
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise RunsError(f"--return-range {task}={lo},{hi}: needs finite LO < HI")
+
+
+def parse_return_range(text: str) -> tuple[str, tuple[float, float]]:
+    """``"[TASK=]LO,HI"`` -> ``(task or ALL_TASKS, (lo, hi))``; :class:`RunsError` says what is wrong."""
+    task, _, bounds = text.rpartition("=")
+    try:
+        lo, hi = (float(v) for v in bounds.split(","))
+    except ValueError:
+        raise RunsError(f"--return-range {text!r}: expected [TASK=]LO,HI, e.g. 0,500 or CartPole-v1=0,500") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise RunsError(f"--return-range {text!r}: needs finite LO < HI")
+    return task or ALL_TASKS, (lo, hi)
 
 
 def _rng(seed: int, *key: str) -> np.random.Generator:
     """A generator for one estimate, from the report seed and a stable hash of what it estimates."""
     return np.random.default_rng([seed, zlib.crc32("|".join(key).encode())])
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "suite"
 
 
 def choose_baseline(variants: Sequence[str], requested: str | None) -> tuple[str, str]:
@@ -92,6 +108,31 @@ def _gap_threshold(env_id: str, override: float | None) -> tuple[float | None, s
     if threshold is None:
         return None, f"none: {env_id} has no gymnasium reward_threshold (set --gap-threshold)"
     return float(threshold), f"gymnasium reward_threshold of {env_id}"
+
+
+def return_ranges(runs: Sequence[Run], explicit: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, Any]]:
+    """Per task: ``{"range": [lo, hi] or None, "source"}``; ``explicit`` (task or ALL_TASKS) wins, else the
+    union of its runs' :meth:`Run.return_range` (unknown if any run's is)."""
+    by_task: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_task[run.task].append(run)
+    unknown = sorted(set(explicit) - set(by_task) - {ALL_TASKS})
+    if unknown:
+        raise RunsError(f"--return-range for unknown task(s) {', '.join(unknown)}; tasks: {', '.join(sorted(by_task))}")
+    out = {}
+    for task, members in sorted(by_task.items()):
+        chosen = explicit.get(task, explicit.get(ALL_TASKS))
+        if chosen is not None:
+            out[task] = {"range": [float(chosen[0]), float(chosen[1])], "source": "--return-range"}
+            continue
+        found = [r.return_range() for r in members]
+        missing = [why for bounds, why in found if bounds is None]
+        if missing:
+            out[task] = {"range": None, "source": missing[0]}
+        else:
+            out[task] = {"range": [min(b[0] for b, _ in found), max(b[1] for b, _ in found)],
+                         "source": "; ".join(sorted({why for _, why in found}))}
+    return out
 
 
 def _std(values: Sequence[float]) -> float | None:
@@ -209,8 +250,11 @@ def suite_estimates(
     return out
 
 
-def learning_curves(runs: Sequence[Run], options: ReportOptions) -> dict[str, dict[str, Any]]:
-    """Per task and variant: mean eval return over seeds on the eval steps all its runs share, with CI bands."""
+def learning_curves(
+    runs: Sequence[Run], options: ReportOptions, ranges: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per task and variant: mean eval return over seeds on the eval steps all its runs share, with CI bands,
+    clipped to the task's known return range (``ranges[task]["range"]``, from :func:`return_ranges`)."""
     groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         groups[(run.task, run.variant)].append(run)
@@ -226,88 +270,11 @@ def learning_curves(runs: Sequence[Run], options: ReportOptions) -> dict[str, di
         band = stats.mean_curve_interval(
             matrix, reps=options.reps, confidence=options.confidence, rng=_rng(options.seed, "curve", task, variant)
         )
-        curves[task][variant] = {"steps": steps, "mean": band.point.tolist(), "lower": band.lower.tolist(),
-                                 "upper": band.upper.tolist(), "runs": len(series)}
+        bounds = (ranges or {}).get(task, {}).get("range") or (-np.inf, np.inf)
+        curves[task][variant] = {"steps": steps, "runs": len(series),
+                                 **{k: np.clip(getattr(band, a), *bounds).tolist()
+                                    for k, a in (("mean", "point"), ("lower", "lower"), ("upper", "upper"))}}
     return dict(curves)
-
-
-# ----------------------------------------------------------------------------- plots
-def _figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.2) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * ncols, height * nrows), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _colors(variants: Sequence[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10"]
-    return {v: cmap(i % 10) for i, v in enumerate(sorted(variants))}
-
-
-def plot_learning_curves(curves: dict[str, dict[str, Any]], colors: dict[str, Any], path: Path) -> Path:
-    """One panel per task: mean eval return vs agent steps with a CI band per variant."""
-    from matplotlib.ticker import EngFormatter
-
-    tasks = sorted(curves)
-    ncols = min(3, len(tasks))
-    fig = _figure(ncols, math.ceil(len(tasks) / ncols))
-    for i, task in enumerate(tasks):
-        ax = fig.add_subplot(math.ceil(len(tasks) / ncols), ncols, i + 1)
-        for variant, c in sorted(curves[task].items()):
-            ax.plot(c["steps"], c["mean"], color=colors[variant], label=f"{variant} ({c['runs']} runs)")
-            ax.fill_between(c["steps"], c["lower"], c["upper"], color=colors[variant], alpha=0.2, linewidth=0)
-        ax.set_title(task)
-        ax.xaxis.set_major_formatter(EngFormatter())
-        ax.set_xlabel("agent steps")
-        ax.set_ylabel("eval return")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-    fig.savefig(path, format="png")
-    return path
-
-
-def plot_intervals(
-    rows: dict[str, dict[str, dict[str, float]]], metrics: Sequence[str], colors: dict[str, Any], path: Path,
-    *, titles: dict[str, str], xlabel: str, reference: float | None = None,
-) -> Path:
-    """One panel per metric: a horizontal CI bar and point estimate per variant (``rows[variant][metric]``)."""
-    variants = sorted(rows)
-    fig = _figure(len(metrics), height=0.6 + 0.45 * len(variants), width=3.6)
-    for i, metric in enumerate(metrics):
-        ax = fig.add_subplot(1, len(metrics), i + 1)
-        for y, variant in enumerate(variants):
-            est = rows[variant][metric]
-            ax.barh(y, est["upper"] - est["lower"], left=est["lower"], height=0.6, color=colors[variant], alpha=0.6)
-            ax.plot([est["point"]] * 2, [y - 0.3, y + 0.3], color="black", linewidth=1.5)
-        if reference is not None:
-            ax.axvline(reference, color="gray", linestyle="--", linewidth=1)
-        ax.set_yticks(range(len(variants)), variants if i == 0 else [""] * len(variants))
-        ax.set_title(titles.get(metric, metric))
-        ax.set_xlabel(xlabel)
-        ax.grid(True, axis="x", alpha=0.3)
-    fig.savefig(path, format="png")
-    return path
-
-
-def plot_profiles(profile: dict[str, Any], colors: dict[str, Any], path: Path, *, xlabel: str) -> Path:
-    """Performance profiles: fraction of runs with score > tau, with bootstrap bands."""
-    fig = _figure(1, width=5.5, height=3.8)
-    ax = fig.add_subplot()
-    taus = profile["taus"]
-    for variant, p in sorted(profile["variants"].items()):
-        ax.plot(taus, p["profile"], color=colors[variant], label=variant)
-        ax.fill_between(taus, p["lower"], p["upper"], color=colors[variant], alpha=0.2, linewidth=0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(r"fraction of runs with score > $\tau$")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.savefig(path, format="png")
-    return path
 
 
 # ----------------------------------------------------------------------------- files
@@ -338,65 +305,36 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str, options: Repo
     baseline, baseline_why = choose_baseline(variants, options.baseline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    colors = _colors(variants)
 
     scores = score_table(runs, options.metric)
     suites = {name: suite_estimates(name, s, baseline, options)  # the Atari HNS suite first, then by name
               for name, s in sorted(_suites(runs, options.gap_threshold).items(), key=lambda kv: (kv[0] != HNS_SUITE,
                                                                                                  kv[0]))}
-    curves = learning_curves(runs, options)
-
-    files: dict[str, str] = {}
-    if curves:
-        files["learning_curves"] = plot_learning_curves(curves, colors, out / "learning_curves.png").name
-    for name, suite in suites.items():
-        if not suite["aggregates"]:
-            continue
-        xlabel = "human-normalised score" if suite["kind"] == "hns" else "return"
-        metrics = list(next(iter(suite["aggregates"].values())))
-        files[f"aggregates/{name}"] = plot_intervals(
-            suite["aggregates"], metrics, colors, out / f"aggregates_{_slug(name)}.png",
-            titles=stats.AGGREGATES, xlabel=xlabel).name
-        files[f"performance_profile/{name}"] = plot_profiles(
-            suite["performance_profile"], colors, out / f"performance_profile_{_slug(name)}.png", xlabel=xlabel).name
-        if suite["probability_of_improvement"]:
-            files[f"probability_of_improvement/{name}"] = plot_intervals(
-                {v: {"poi": e} for v, e in suite["probability_of_improvement"].items()}, ["poi"], colors,
-                out / f"probability_of_improvement_{_slug(name)}.png",
-                titles={"poi": f"P(variant > {baseline})"}, xlabel="probability of improvement", reference=0.5).name
+    ranges = return_ranges(runs, options.return_ranges)
+    curves = learning_curves(runs, options, ranges)
+    files = write_plots(out, suites, curves, variants=variants, baseline=baseline, confidence=options.confidence)
+    few = [{"task": r["task"], "variant": r["variant"], "runs": r["n_seeds"]} for r in scores if r["n_seeds"] < MIN_RUNS]
+    if few:
+        _log.warning("%d task/variant group(s) have fewer than %d runs: their intervals are unreliable", len(few),
+                     MIN_RUNS)
 
     run_rows = [{"path": str(r.path), "variant": r.variant, "task": r.task, "env_id": r.env_id, "seed": r.seed,
                  "score": r.score(options.metric), "hns": r.hns(options.metric)}
                 for r in sorted(runs, key=lambda r: (r.variant, r.task, r.seed))]
+    grouping = loaded.grouping
     report = {
         "paths": [str(p) for p in paths], "metric": options.metric, "reps": options.reps, "seed": options.seed,
         "confidence": options.confidence, "baseline": baseline, "baseline_reason": baseline_why,
-        "grouping": {"rule": loaded.grouping.rule, "keys": loaded.grouping.keys},
+        "grouping": {"rule": grouping.rule, "keys": grouping.keys, "split": grouping.split},
         "variants": {v: {"runs": sum(r.variant == v for r in runs)} for v in variants},
-        "sweep_overrides": _sweep_overrides(paths), "skipped_runs": loaded.skipped,
+        "sweep_overrides": sweep_overrides(paths), "skipped_runs": loaded.skipped,
+        "few_runs": {"min_runs": MIN_RUNS, "groups": few}, "return_ranges": ranges,
         "runs": run_rows, "scores": scores, "suites": suites, "learning_curves": curves, "files": files,
     }
     _write_tables(out, report)
     atomic_write_json(out / "report.json", report)
     atomic_write(out / "report.md", lambda f: f.write(render_markdown(report)))
     return report
-
-
-def _sweep_overrides(paths: Sequence[Path | str]) -> dict[str, list[str]]:
-    """The command-line overrides of each sweep (Hydra's ``multirun.yaml``) found at the top of ``paths``."""
-    import yaml
-
-    found = {}
-    for p in paths:
-        file = Path(p) / "multirun.yaml"
-        if file.is_file():
-            try:
-                task = ((yaml.safe_load(file.read_text()) or {}).get("hydra") or {}).get("overrides", {}).get("task")
-            except (yaml.YAMLError, AttributeError):
-                task = None
-            if isinstance(task, list):
-                found[str(p)] = [str(t) for t in task]
-    return found
 
 
 def _write_tables(out: Path, report: dict[str, Any]) -> None:
@@ -422,18 +360,47 @@ def _write_tables(out: Path, report: dict[str, Any]) -> None:
                ["suite", "variant", "baseline", "point", "lower", "upper"], poi_rows)
 
 
+def _image(alt: str, png: str) -> str:
+    return f"![{alt}]({png}) ([SVG]({Path(png).with_suffix('.svg')}))"
+
+
+def _variants_markdown(report: dict[str, Any]) -> list[str]:
+    grouping = report["grouping"]
+    lines = [f"**Variants**: {grouping['rule']}"
+             + (f" (keys: {', '.join(f'`{k}`' for k in grouping['keys'])})" if grouping["keys"] else "")
+             + f". **Baseline**: `{report['baseline']}`, {report['baseline_reason']}.", ""]
+    for name, keys in grouping["split"].items():
+        subs = [v for v in report["variants"] if v == name or v.startswith(f"{name}[")]
+        lines.append(f"- Runs named `{name}` differ in config ({', '.join(f'`{k}`' for k in keys)}): kept apart as "
+                     + ", ".join(f"`{v}`" for v in subs))
+    return lines + ([""] if grouping["split"] else [])
+
+
+def _few_runs_markdown(report: dict[str, Any]) -> list[str]:
+    few, least = report["few_runs"]["groups"], report["few_runs"]["min_runs"]
+    if not few:
+        return []
+    return [(f"> **Warning: too few runs.** {len(few)} of {len(report['scores'])} task/variant groups have fewer "
+             f"than {least} runs (fewest: {min(g['runs'] for g in few)}), marked ⚠ below: with so few runs the "
+             "bootstrap intervals are unreliable (typically too narrow). Agarwal et al. (2021) recommend more runs "
+             "per task."), ""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md``: settings, variants, per-task scores, aggregates, improvement, plots (relative links)."""
+    """``report.md``: settings, warnings, variants, per-task scores, aggregates, improvement, plots (relative links)."""
     conf = f"{100 * report['confidence']:.0f}%"
+    least = report["few_runs"]["min_runs"]
+
+    def runs(n: int) -> str:
+        return f"{n} ⚠" if n < least else str(n)
+
     lines = [
         "# rlkit report", "",
         (f"{len(report['runs'])} finished runs from {', '.join(f'`{p}`' for p in report['paths'])}. "
         f"Score per run: the **{report['metric']}** evaluation return (mean over its evaluation episodes). "
         f"Intervals: {conf} stratified-bootstrap percentile CIs, {report['reps']} resamples, seed {report['seed']} "
         "(Agarwal et al. 2021, *Deep RL at the Edge of the Statistical Precipice*)."), "",
-        f"**Variants**: {report['grouping']['rule']}"
-        + (f" (keys: {', '.join(f'`{k}`' for k in report['grouping']['keys'])})" if report["grouping"]["keys"] else "")
-        + f". **Baseline**: `{report['baseline']}`, {report['baseline_reason']}.", "",
+        *_few_runs_markdown(report), *_variants_markdown(report),
     ]
     for sweep, overrides in report["sweep_overrides"].items():
         lines += [f"Sweep `{sweep}` overrides: `{' '.join(overrides)}`", ""]
@@ -443,11 +410,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["| variant | runs |", "| --- | --- |"]
     lines += [f"| {v} | {info['runs']} |" for v, info in report["variants"].items()] + [""]
 
-    lines += ["## Per-task scores", "", ("Mean ± sample std over seeds; HNS = human-normalised score "
-              "(Atari-57 games)."), "", "| task | variant | seeds | score | HNS |", "| --- | --- | --- | --- | --- |"]
+    lines += ["## Per-task scores", "", ("Mean ± sample std over seeds; HNS = human-normalised score (Atari-57 "
+              "games)" + (f"; ⚠ fewer than {least} runs." if report["few_runs"]["groups"] else ".")), "",
+              "| task | variant | seeds | score | HNS |", "| --- | --- | --- | --- | --- |"]
     for r in report["scores"]:
         hns = "–" if r["hns_mean"] is None else f"{_fmt(r['hns_mean'])} ± {_fmt(r['hns_std'])}"
-        lines.append(f"| {r['task']} | {r['variant']} | {r['n_seeds']} | "
+        lines.append(f"| {r['task']} | {r['variant']} | {runs(r['n_seeds'])} | "
                      f"{_fmt(r['score_mean'])} ± {_fmt(r['score_std'])} | {hns} |")
     lines.append("")
 
@@ -456,28 +424,40 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"## Aggregates: {name}", "",
                   (f"On {scale} over {len(suite['tasks'])} task(s): {', '.join(suite['tasks']) or 'none'}. "
                   f"Optimality gap threshold: {_fmt(suite['gap_threshold'])} ({suite['gap_threshold_source']})."), ""]
-        lines += [f"- {note}" for note in suite["notes"]] + ([""] if suite["notes"] else [])
+        few = [v for v, n in suite["runs_per_task"].items() if n < least]
+        notes = suite["notes"] + ([(f"**Warning**: fewer than {least} runs per task for {', '.join(few)}: "
+                                    "their intervals below are unreliable")] if few else [])
+        lines += [f"- {note}" for note in notes] + ([""] if notes else [])
         if suite["aggregates"]:
             metrics = list(next(iter(suite["aggregates"].values())))
             lines += ["| variant | runs/task | " + " | ".join(stats.AGGREGATES[m] for m in metrics) + " |",
                       "| --- | --- |" + " --- |" * len(metrics)]
             for variant, est in suite["aggregates"].items():
-                lines.append(f"| {variant} | {suite['runs_per_task'][variant]} | "
+                lines.append(f"| {variant} | {runs(suite['runs_per_task'][variant])} | "
                              + " | ".join(_ci(est[m]) for m in metrics) + " |")
-            lines += ["", f"![aggregates {name}](aggregates_{_slug(name)}.png)", ""]
+            lines += ["", _image(f"aggregates {name}", f"aggregates_{slug(name)}.png"), ""]
         if suite["probability_of_improvement"]:
             lines += [(f"Probability of improvement over `{report['baseline']}`, P(variant > baseline) "
                       "(Mann-Whitney U per task, averaged over tasks):"), "",
                       "| variant | P(variant > baseline) |", "| --- | --- |"]
             lines += [f"| {v} | {_ci(e)} |" for v, e in suite["probability_of_improvement"].items()]
-            lines += ["", f"![probability of improvement {name}](probability_of_improvement_{_slug(name)}.png)", ""]
+            lines += ["", _image(f"probability of improvement {name}",
+                                 f"probability_of_improvement_{slug(name)}.png"), ""]
         if suite["performance_profile"]:
             lines += [f"Performance profile (fraction of runs scoring above tau, {conf} bands):", "",
-                      f"![performance profile {name}](performance_profile_{_slug(name)}.png)", ""]
+                      _image(f"performance profile {name}", f"performance_profile_{slug(name)}.png"), ""]
 
     if "learning_curves" in report["files"]:
         lines += ["## Learning curves", "", (f"Mean evaluation return over seeds with {conf} bootstrap bands, on the "
-                  "evaluation steps all runs of a variant share."), "", "![learning curves](learning_curves.png)", ""]
+                  "evaluation steps all runs of a variant share; means and bands clipped to the possible return "
+                  "range where it is known:"), ""]
+        for task, info in report["return_ranges"].items():
+            bounds = "not clipped" if info["range"] is None else f"[{_fmt(info['range'][0])}, {_fmt(info['range'][1])}]"
+            few = [f"{v} ({c['runs']})" for v, c in report["learning_curves"].get(task, {}).items() if c["runs"] < least]
+            lines.append(f"- {task}: {bounds} ({info['source']})"
+                         + (f"; **warning**: fewer than {least} runs: {', '.join(few)}" if few else ""))
+        lines += ["", _image("learning curves", "learning_curves.png"), ""]
     lines += ["## Files", "", ("`scores.csv` (per task and variant), `runs.csv` (per run), `aggregates.csv`, "
-              "`probability_of_improvement.csv`, `report.json` (every number, including profiles and curves)."), ""]
+              "`probability_of_improvement.csv`, `report.json` (every number, including profiles and curves); "
+              "every plot as PNG and SVG."), ""]
     return "\n".join(lines)

@@ -1,16 +1,7 @@
-"""``rlkit-eval <run dir | checkpoint dir | model.pt> [episodes=N] [epsilon=E] [video=true] ...``
+"""rlkit-eval: evaluate a saved agent (run dir, checkpoint dir or model.pt) on its own env; see ``HELP``.
 
-Evaluates a saved agent on its own env (the run's ``config.yaml``, evaluation protocol included:
-Atari eval envs play whole games under the frame cap), prints the raw-score statistics (and the
-human-normalised score for Atari) and writes them as JSON. A run dir is evaluated from its final
-weights (``model.pt``) or, for an unfinished run, its newest checkpoint. Weights are loaded with
-``torch.load(weights_only=True)``: nothing in the files is executed.
-
-Options (``key=value``): ``episodes`` (default: the run's ``eval.episodes``), ``epsilon`` (the run's
-``eval.epsilon``), ``seed`` (the run's seed + 300000), ``num_envs`` (the run's ``eval.num_envs``),
-``max_steps`` (agent-step budget), ``device`` (auto), ``video`` (false) and ``video_episodes`` (1),
-``out`` (JSON path; default ``<run dir>/eval/<time>_<source>.json``). Exit status: 0 on success,
-2 for bad arguments or unusable files.
+Only the standard library is imported at module level, so ``--help`` and argument errors answer at
+once; torch, OmegaConf and the training code are imported when an evaluation starts.
 """
 
 from __future__ import annotations
@@ -21,70 +12,105 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
-from omegaconf import DictConfig, OmegaConf
-
-from rlkit.training.checkpoint import (
-    CheckpointError,
-    find_checkpoint,
-    load_agent_state,
-    load_tensor_file,
-    run_dir_of,
-)
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("rlkit.eval")
 
-OPTIONS: dict[str, type] = {
-    "episodes": int,
-    "epsilon": float,
-    "seed": int,
-    "num_envs": int,
-    "max_steps": int,
-    "device": str,
-    "video": bool,
-    "video_episodes": int,
-    "out": str,
+
+class Option(NamedTuple):
+    """One ``key=value`` option: its value's type, its placeholder and its line in ``--help``."""
+
+    kind: type
+    metavar: str
+    help: str
+
+
+OPTIONS: dict[str, Option] = {
+    "episodes": Option(int, "N", "episodes to play (default: the run's eval.episodes)"),
+    "epsilon": Option(float, "E", "exploration rate while acting, in [0, 1] (default: the run's eval.epsilon)"),
+    "seed": Option(int, "S", "environment and torch seed (default: the run's seed + 300000)"),
+    "num_envs": Option(int, "N", "environments played side by side (default: the run's eval.num_envs)"),
+    "max_steps": Option(int, "N", "stop after this many agent steps (default: no limit)"),
+    "device": Option(str, "auto|cpu|cuda", "device for the network (default: auto, CUDA when available)"),
+    "threads": Option(str, "N|auto", "torch intra-op CPU threads (default: auto)"),
+    "video": Option(bool, "true|false", "also record episodes as an mp4 next to the JSON (default: false)"),
+    "video_episodes": Option(int, "N", "episodes recorded when video=true (default: 1)"),
+    "out": Option(str, "FILE.json", "where to write the result (default: <run dir>/eval/<time>_<source>.json)"),
 }
-USAGE = (
-    "usage: rlkit-eval <run dir | checkpoint dir | model.pt> [episodes=N] [epsilon=E] [seed=S] [num_envs=N]\n"
-    "                  [max_steps=N] [device=auto|cpu|cuda] [video=true] [video_episodes=N] [out=FILE.json]"
-)
+POSITIVE = ("episodes", "num_envs", "video_episodes", "max_steps")
+USAGE = "usage: rlkit-eval PATH [key=value ...]"
+HELP = "\n".join([
+    USAGE,
+    "",
+    "Evaluate a saved agent on the environment it was trained on, print its score statistics (mean, std,",
+    "min, max; the human-normalised score for Atari) and write them as JSON.",
+    "",
+    "PATH is a run directory (its final weights, model.pt, or for an unfinished run its newest checkpoint),",
+    "a checkpoint directory (<run dir>/checkpoints/step_N) or a model.pt file. The env, network and",
+    "evaluation protocol come from the run's config.yaml. Weights are loaded with",
+    "torch.load(weights_only=True): nothing in the files is executed.",
+    "",
+    "options:",
+    *(f"  {f'{key}={opt.metavar}':<26}{opt.help}" for key, opt in OPTIONS.items()),
+    f"  {'-h, --help':<26}show this help and exit",
+    "",
+    "exit status: 0 on success, 2 for bad arguments or unusable files.",
+])
 
 
 class UsageError(ValueError):
     """Bad command-line arguments."""
 
 
+def _parse_value(key: str, text: str) -> Any:
+    kind = OPTIONS[key].kind
+    if key == "threads":
+        if text == "auto":
+            return text
+        try:
+            threads = int(text)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise UsageError(f"threads={text!r}: expected 'auto' or an integer >= 1")
+        return threads
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        return kind(text)
+    except ValueError:
+        raise UsageError(f"{key}={text!r}: expected {kind.__name__}") from None
+
+
 def parse_args(argv: Sequence[str]) -> tuple[Path, dict[str, Any]]:
+    """(path, options) from ``PATH key=value ...``; raises :class:`UsageError` on anything invalid."""
     if not argv:
-        raise UsageError(USAGE)
+        raise UsageError(f"missing PATH\n{USAGE}")
     path, options = Path(argv[0]).expanduser(), {}
     for arg in argv[1:]:
         key, sep, text = arg.partition("=")
         if not sep or key not in OPTIONS:
             raise UsageError(f"unknown argument {arg!r}; options are {', '.join(f'{k}=' for k in OPTIONS)}\n{USAGE}")
-        kind = OPTIONS[key]
-        try:
-            if kind is bool:
-                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(text)
-                options[key] = text.lower() in ("true", "1", "yes")
-            else:
-                options[key] = kind(text)
-        except ValueError:
-            raise UsageError(f"{key}={text!r}: expected {kind.__name__}") from None
-    for key in ("episodes", "num_envs", "video_episodes", "max_steps"):
+        options[key] = _parse_value(key, text)
+    for key in POSITIVE:
         if key in options and options[key] < 1:
             raise UsageError(f"{key} must be >= 1, got {options[key]}")
     if "epsilon" in options and not 0.0 <= options["epsilon"] <= 1.0:
         raise UsageError(f"epsilon must lie in [0, 1], got {options['epsilon']}")
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
     return path, options
 
 
 def locate(path: Path) -> tuple[Path, str, dict[str, torch.Tensor]]:
     """(run dir, description of the weights, online-network weights) for a run/checkpoint/model path."""
+    from rlkit.training.checkpoint import CheckpointError, find_checkpoint, load_agent_state, run_dir_of
+
     if path.is_file():
         return path.parent, path.name, _load_weights_file(path)
     if not path.is_dir():
@@ -92,11 +118,20 @@ def locate(path: Path) -> tuple[Path, str, dict[str, torch.Tensor]]:
     model = path / "model.pt"
     if model.is_file():
         return path, "model.pt", _load_weights_file(model)
-    info = find_checkpoint(path)
+    try:
+        info = find_checkpoint(path)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"{path} has no model.pt (written when a run finishes) and no checkpoint "
+            "(checkpoints/step_N, written every checkpoint.every steps)") from err
     return run_dir_of(info.path), info.path.name, load_agent_state(info.path)["online"]
 
 
 def _load_weights_file(file: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    from rlkit.training.checkpoint import CheckpointError, load_tensor_file
+
     weights = load_tensor_file(file)
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise CheckpointError(f"{file} is not a state dict of tensors")
@@ -104,13 +139,20 @@ def _load_weights_file(file: Path) -> dict[str, torch.Tensor]:
 
 
 def evaluate_saved(path: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate the agent saved at ``path``; returns (and writes) the result."""
+    """Evaluate the agent saved at ``path`` with the parsed command-line ``options``; returns (and writes) the result.
+
+    Raises ``rlkit.training.checkpoint.CheckpointError`` for missing, unsafe or mismatched files.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
     import rlkit.components  # noqa: F401  (registers the built-in parts)
     from rlkit import registry
     from rlkit.training.builder import build_agent, import_user_modules
+    from rlkit.training.checkpoint import CheckpointError
     from rlkit.training.evaluate import evaluate
     from rlkit.training.files import atomic_write_json
-    from rlkit.utils.runtime import configure_threads, resolve_device, seed_everything
+    from rlkit.utils.runtime import resolve_device, seed_everything
+    from rlkit.utils.threads import configure_threads, forward_flops
 
     run_dir, source, weights = locate(path)
     config_file = run_dir / "config.yaml"
@@ -119,7 +161,6 @@ def evaluate_saved(path: Path, options: dict[str, Any]) -> dict[str, Any]:
     cfg = OmegaConf.load(config_file)
     assert isinstance(cfg, DictConfig)
     import_user_modules(list(cfg.get("imports") or []))
-    configure_threads("auto")
     seed = int(options.get("seed", int(cfg.seed) + 300_000))
     seed_everything(seed)
     device = resolve_device(str(options.get("device", "auto")))
@@ -133,7 +174,11 @@ def evaluate_saved(path: Path, options: dict[str, Any]) -> dict[str, Any]:
 
     episodes = int(options.get("episodes", cfg.eval.episodes))
     epsilon = float(options.get("epsilon", cfg.eval.epsilon))
-    envs = env_maker.make_eval(num_envs=int(options.get("num_envs", cfg.eval.num_envs)), seed=seed)
+    num_envs = int(options.get("num_envs", cfg.eval.num_envs))
+    setting = options.get("threads", "auto")  # auto: threads by the acting batch's work (rlkit.utils.threads)
+    work = forward_flops(agent.online, env_maker.spec.obs_shape, num_envs) if setting == "auto" else None
+    configure_threads(setting, work_flops=work)
+    envs = env_maker.make_eval(num_envs=num_envs, seed=seed)
     start = time.perf_counter()
     try:
         stats = evaluate(agent, envs, episodes=episodes, epsilon=epsilon, seed=seed, max_steps=options.get("max_steps"))
@@ -196,17 +241,21 @@ def format_result(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Run ``rlkit-eval``; returns the exit status (0 done, 2 bad arguments or unusable files)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] in (["-h"], ["--help"]):
-        print(__doc__.strip() + "\n\n" + USAGE)
+    if any(arg in ("-h", "--help") for arg in args):
+        print(HELP)
         return 0
     try:
         path, options = parse_args(args)
-        result = evaluate_saved(path, options)
     except UsageError as err:
-        print(err, file=sys.stderr)
+        print(f"rlkit-eval: {err}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from rlkit.training.checkpoint import CheckpointError
+
+    try:
+        result = evaluate_saved(path, options)
     except CheckpointError as err:
         print(f"rlkit-eval: {err}", file=sys.stderr)
         return 2

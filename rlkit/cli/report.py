@@ -11,6 +11,15 @@ from rlkit.analysis.runs import RunsError
 from rlkit.analysis.stats import DEFAULT_REPS
 
 
+def _return_range(text: str) -> tuple[str, tuple[float, float]]:
+    from rlkit.analysis.report import parse_return_range
+
+    try:
+        return parse_return_range(text)
+    except RunsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlkit-report",
@@ -28,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="optimality-gap threshold for raw-return tasks (default: gymnasium reward_threshold)")
     parser.add_argument("--metric", choices=("final", "best"), default="final",
                         help="score of a run: its final evaluation or its best evaluation (default final)")
+    parser.add_argument("--return-range", type=_return_range, action="append", default=[], metavar="[TASK=]LO,HI",
+                        help="possible return range that learning curves are clipped to, for every task or for TASK "
+                        "(repeatable; default: derived for CartPole, Acrobot and MountainCar, else no clipping); "
+                        "write a negative LO as --return-range=-500,0")
     return parser
 
 
@@ -39,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out if args.out is not None else args.paths[0] / "report"
     options = ReportOptions(baseline=args.baseline, reps=args.reps, seed=args.seed,
-                            gap_threshold=args.gap_threshold, metric=args.metric)
+                            gap_threshold=args.gap_threshold, metric=args.metric,
+                            return_ranges=dict(args.return_range))
     try:
         report = write_report(args.paths, out, options)
     except RunsError as exc:

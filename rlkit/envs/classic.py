@@ -43,6 +43,7 @@ class GymEnvMaker:
                 obs_dtype=np.dtype(space.dtype),
                 num_actions=int(probe.action_space.n),
                 frame_skip=frame_skip,
+                reward_threshold=probe.spec.reward_threshold if probe.spec is not None else None,
             )
         finally:
             probe.close()

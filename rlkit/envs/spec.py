@@ -17,6 +17,7 @@ class EnvSpec:
     frame_skip: int = 1  # emulator frames per agent step (1 for control tasks, 4 for Atari)
     reward_clip: float | None = None  # the learner clips rewards to [-c, c]; envs always return raw rewards
     game: str | None = None  # ale-py ROM id (snake_case, e.g. "ms_pacman") for human-normalised scores
+    reward_threshold: float | None = None  # raw episodic return that counts as solved (gymnasium's registry)
 
 
 class EnvMaker(Protocol):

@@ -9,6 +9,7 @@ second of play, so ``fps=15`` is real time and the default 30 is double speed.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -60,24 +61,32 @@ def record_episodes(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     env = _single_env(env_maker)
-    returns: list[float] = []
     writer = imageio.get_writer(
         str(path), fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1,
         ffmpeg_log_level="error", output_params=["-crf", "23"],
     )
+    isolated = getattr(agent, "evaluating", None)  # the agent's training random numbers stay untouched
     try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
-            writer.append_data(_even(np.asarray(env.render())))
-            total, done = 0.0, False
-            while not done:
-                action = int(np.asarray(agent.act_eval(np.asarray(obs)[None], epsilon))[0])
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                done = bool(terminated or truncated)
-                writer.append_data(_even(np.asarray(env.render())))
-            returns.append(total)
+        with isolated(seed) if isolated is not None else contextlib.nullcontext():
+            returns = _play(agent, env, writer, episodes=episodes, epsilon=epsilon, seed=seed)
     finally:
         writer.close()
         env.close()
+    return returns
+
+
+def _play(agent: Any, env: Any, writer: Any, *, episodes: int, epsilon: float, seed: int) -> list[float]:
+    """Episode ``k`` reset with seed ``seed + k``, every frame written; the raw returns."""
+    returns: list[float] = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        writer.append_data(_even(np.asarray(env.render())))
+        total, done = 0.0, False
+        while not done:
+            action = int(np.asarray(agent.act_eval(np.asarray(obs)[None], epsilon))[0])
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = bool(terminated or truncated)
+            writer.append_data(_even(np.asarray(env.render())))
+        returns.append(total)
     return returns

@@ -11,11 +11,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from rlkit import registry
 
 _log = logging.getLogger(__name__)
+
+RunStatus = Literal["finished", "stopped", "failed"]
 
 
 def as_float(name: str, value: Any) -> float:
@@ -40,6 +42,11 @@ class Logger(abc.ABC):
 
     def log_video(self, step: int, name: str, path: Path) -> None:
         """Record an mp4 written at ``path`` (default: nothing; the file stays in the run dir)."""
+
+    def end_run(self, status: RunStatus, step: int, detail: str = "") -> None:
+        """Called once before :meth:`close` with how the run ended: ``finished``, ``stopped`` (a
+        signal; ``detail`` names it and the checkpoint) or ``failed`` (``detail``: the error), at
+        agent step ``step``. Default: nothing."""
 
     def close(self) -> None:
         """Flush and release resources; further calls are no-ops."""
@@ -87,6 +94,9 @@ class LoggerGroup(Logger):
 
     def log_video(self, step: int, name: str, path: Path) -> None:
         self._fan_out("log_video", lambda lg: lg.log_video(step, name, path))
+
+    def end_run(self, status: RunStatus, step: int, detail: str = "") -> None:
+        self._fan_out("end_run", lambda lg: lg.end_run(status, step, detail))
 
     def close(self) -> None:
         """Close every logger, even when some raise; then re-raise the first error."""

@@ -8,7 +8,9 @@ seconds, so a week-long job writes a few thousand lines, not one per step.
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -18,7 +20,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Column
 from rich.text import Text
 
-from rlkit.logging.base import Logger, as_float
+from rlkit.logging.base import Logger, RunStatus, as_float
 from rlkit.registry import register
 
 SPS_KEY = "charts/SPS"
@@ -103,6 +105,8 @@ class ConsoleLogger(Logger):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._closed = False
+        self._end: tuple[RunStatus, str] | None = None
+        self._moved_handlers: list[tuple[logging.StreamHandler, object]] = []
 
         self._start = _clock()
         self._first: tuple[int, float] | None = None  # (step, time) of the first log call
@@ -129,24 +133,22 @@ class ConsoleLogger(Logger):
             return None
         return max(self.total_steps - self.step, 0) / rate
 
-    def summary(self) -> str:
-        """One plain line with every figure the bar shows."""
+    def summary(self, *, final: bool = False) -> str:
+        """One plain line with every figure the bar shows (no ETA when ``final``)."""
         if self.total_steps:
             pct = 100.0 * self.step / self.total_steps
             steps = f"step {self.step:,}/{self.total_steps:,} ({pct:.1f}%)"
         else:
             steps = f"step {self.step:,}"
         sps = self.sps if self.sps is not None else self.measured_sps()
-        return " | ".join(
-            [
-                steps,
-                f"SPS {_fmt(sps, '.0f')}",
-                f"return {_fmt(self.train_return, '.2f')}",
-                f"eval {_fmt(self.eval_return, '.2f')}",
-                f"elapsed {format_duration(_clock() - self._start)}",
-                f"ETA {format_duration(self.eta())}",
-            ]
-        )
+        parts = [
+            steps,
+            f"SPS {_fmt(sps, '.0f')}",
+            f"return {_fmt(self.train_return, '.2f')}",
+            f"eval {_fmt(self.eval_return, '.2f')}",
+            f"elapsed {format_duration(_clock() - self._start)}",
+        ]
+        return " | ".join(parts if final else [*parts, f"ETA {format_duration(self.eta())}"])
 
     # -- Logger ----------------------------------------------------------------------------------
 
@@ -170,21 +172,50 @@ class ConsoleLogger(Logger):
             self._last_line = now
             self._print_line(self.summary())
 
+    def end_run(self, status: RunStatus, step: int, detail: str = "") -> None:
+        self.step = int(step)
+        self._end = (status, detail)
+
     def close(self) -> None:
-        """Stop the live bar and print a final summary line."""
+        """Stop the live bar and print a final line that says how the run ended."""
         if self._closed:
             return
         self._closed = True
         if self._progress is not None:
             self._update_bar()
             self._progress.stop()
-        self._print_line(f"{self.run_name} finished: {self.summary()}")
+            self._restore_log_handlers()
+        if self._end is None:
+            outcome = "closed"
+        else:
+            status, detail = self._end
+            outcome = f"{status} ({detail})" if detail else status
+        self._print_line(f"{self.run_name} {outcome}: {self.summary(final=True)}")
 
     # -- output ----------------------------------------------------------------------------------
 
     def _print_line(self, line: str) -> None:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         self.console.print(f"{stamp} {line}", soft_wrap=True, markup=False, highlight=False)
+
+    def _move_log_handlers(self) -> None:
+        """Send console log handlers through the live display's stdout/stderr, so that log lines
+        print above the bar instead of into it (rich redirects ``sys.stdout``/``sys.stderr`` while
+        the bar is live, but a handler keeps the stream it was given)."""
+        originals = {id(sys.__stdout__): sys.stdout, id(sys.__stderr__): sys.stderr}
+        for logger in (logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
+                                              if isinstance(lg, logging.Logger))):
+            for handler in logger.handlers:
+                if type(handler) is logging.StreamHandler and id(handler.stream) in originals:
+                    proxy = originals[id(handler.stream)]
+                    if proxy is not handler.stream:
+                        self._moved_handlers.append((handler, handler.stream))
+                        handler.setStream(proxy)
+
+    def _restore_log_handlers(self) -> None:
+        for handler, stream in self._moved_handlers:
+            handler.setStream(stream)  # type: ignore[arg-type]
+        self._moved_handlers.clear()
 
     def _update_bar(self) -> None:
         if self._progress is None:
@@ -211,6 +242,7 @@ class ConsoleLogger(Logger):
                 t0=self._start,
             )
             self._progress.start()
+            self._move_log_handlers()
         assert self._task is not None
         sps = self.sps if self.sps is not None else self.measured_sps()
         if self.total_steps:

@@ -5,6 +5,11 @@
 ``"online"`` needs an API key and fails at build time, before any network access, when there is
 none. Every metric uses ``global_step`` (agent steps) as its x axis, so a resumed run that re-does
 steps never trips wandb's monotonic ``step`` check.
+
+wandb is quiet by default (``wandb.Settings(silent=True)``: none of its banner, history and sync
+lines; ``quiet=False`` brings them back) and keeps its files in ``run_dir/wandb``: its cache (wandb-core
+debug logs, artifact cache) and data (artifact staging) directories go to ``run_dir/wandb/cache`` and
+``run_dir/wandb/data`` unless ``WANDB_CACHE_DIR`` / ``WANDB_DATA_DIR`` are set.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from rlkit.logging.base import Logger, as_float
+from rlkit.logging.base import Logger, RunStatus, as_float
 from rlkit.registry import register
 
 if TYPE_CHECKING:
@@ -31,6 +36,10 @@ WandbMode = Literal["offline", "online", "disabled"]
 STEP_METRIC = "global_step"
 INSTALL_HINT = "pip install wandb  (a dependency of rlkit: reinstall with pip install rlkit)"
 DEFAULT_BASE_URL = "https://api.wandb.ai"
+# wandb's per-user write locations (default ~/.cache/wandb, ~/.local/share/wandb) -> folder in run_dir/wandb.
+# WANDB_CONFIG_DIR is left alone: wandb only reads it during a run (the user's settings, e.g. a server's
+# base_url written by `wandb login --host`), and a run must keep honouring it.
+REDIRECTED_DIRS = {"WANDB_CACHE_DIR": "cache", "WANDB_DATA_DIR": "data"}
 
 
 def _import_wandb() -> ModuleType:
@@ -71,6 +80,20 @@ def has_wandb_credentials() -> bool:
     return False
 
 
+def redirect_wandb_dirs(wandb_dir: Path) -> dict[str, str]:
+    """Point each unset variable of :data:`REDIRECTED_DIRS` into ``wandb_dir``; returns those it set."""
+    chosen = {var: str(Path(wandb_dir) / sub) for var, sub in REDIRECTED_DIRS.items() if not os.environ.get(var)}
+    os.environ.update(chosen)
+    return chosen
+
+
+def restore_env(chosen: Mapping[str, str]) -> None:
+    """Undo :func:`redirect_wandb_dirs` for the variables that still hold the value it set."""
+    for var, value in chosen.items():
+        if os.environ.get(var) == value:
+            del os.environ[var]
+
+
 def new_run_id() -> str:
     """A fresh 8-character wandb run id (lower-case letters and digits)."""
     alphabet = string.ascii_lowercase + string.digits
@@ -83,7 +106,7 @@ class WandbLogger(Logger):
 
     The run starts at the first :meth:`log` / :meth:`log_config` call, so a
     :meth:`load_state_dict` made before that (resuming from a checkpoint) continues the saved run
-    instead of creating an empty one.
+    instead of creating an empty one. ``quiet`` (default) silences wandb's console output.
     """
 
     def __init__(
@@ -98,12 +121,16 @@ class WandbLogger(Logger):
         job_type: str | None = None,
         tags: list[str] | None = None,
         run_id: str | None = None,
+        quiet: bool = True,
     ) -> None:
         if mode not in get_args(WandbMode):
             raise ValueError(f"wandb mode must be one of {get_args(WandbMode)}, got {mode!r}")
         self.run_dir = Path(run_dir)
         self.mode: WandbMode = mode
         self.run_id = run_id or new_run_id()
+        self.quiet = bool(quiet)
+        self._env_set: dict[str, str] = {}
+        self._exit_code = 0
         self._init_kwargs: dict[str, Any] = {
             "project": project,
             "entity": entity,
@@ -137,12 +164,15 @@ class WandbLogger(Logger):
     def _start_run(self) -> Any:
         assert self._wandb is not None
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Set before wandb.init, which starts the wandb-core service that reads them.
+        self._env_set.update(redirect_wandb_dirs(self.run_dir / "wandb"))
         run = self._wandb.init(
             dir=str(self.run_dir),
             mode=self.mode,
             id=self.run_id,
             resume="allow",
             reinit="create_new",  # never hand back or finish another active run
+            settings=self._wandb.Settings(silent=True) if self.quiet else None,
             **self._init_kwargs,
         )
         run.define_metric(STEP_METRIC)
@@ -168,11 +198,17 @@ class WandbLogger(Logger):
         if run is not None:
             run.config.update(dict(config), allow_val_change=True)
 
+    def end_run(self, status: RunStatus, step: int, detail: str = "") -> None:
+        """A failed run is marked failed in wandb (exit code 1); a stopped one stays resumable."""
+        self._exit_code = 1 if status == "failed" else 0
+
     def close(self) -> None:
         self._closed = True
         if self._run is not None:
-            self._run.finish()
+            self._run.finish(exit_code=self._exit_code)
             self._run = None
+        restore_env(self._env_set)
+        self._env_set.clear()
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}

@@ -75,6 +75,14 @@ class NoisyLinear(nn.Module):
         self._noise_version += 1
         self._cache = None
 
+    @torch.no_grad()
+    def restore_noise(self, weight_epsilon: torch.Tensor, bias_epsilon: torch.Tensor) -> None:
+        """Put back noise saved from ``weight_epsilon``/``bias_epsilon`` (e.g. after an evaluation)."""
+        self.weight_epsilon.copy_(weight_epsilon)
+        self.bias_epsilon.copy_(bias_epsilon)
+        self._noise_version += 1
+        self._cache = None
+
     def clear_cache(self) -> None:
         """Drop the cached no-grad weights (only needed after writes through ``.data``)."""
         self._cache = None

@@ -80,18 +80,34 @@ def latest_checkpoint(run_dir: Path) -> CheckpointInfo | None:
 def find_checkpoint(path: Path) -> CheckpointInfo:
     """The checkpoint a path names: a checkpoint dir, or a run dir (its latest checkpoint)."""
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
     match = _NAME.match(path.name)
     if match and (path / "state.json").is_file():
         return CheckpointInfo(path, int(match.group(1)))
     latest = latest_checkpoint(path)
     if latest is None:
-        raise CheckpointError(f"no checkpoint in {path} (looked for {checkpoint_root(path)}/step_*/state.json)")
+        raise CheckpointError(
+            f"no checkpoint in {path} (looked for {checkpoint_root(path)}/step_*/state.json; a run writes one every "
+            "checkpoint.every agent steps and when a signal stops it)")
     return latest
 
 
 def run_dir_of(checkpoint: Path) -> Path:
     """The run directory holding ``checkpoint`` (``<run_dir>/checkpoints/step_N``)."""
     return Path(checkpoint).parent.parent
+
+
+def remove_checkpoints(run_dir: Path) -> int:
+    """Delete every checkpoint of a run (a finished run keeps ``model.pt``); returns how many."""
+    found = list_checkpoints(run_dir)
+    for info in found:
+        shutil.rmtree(info.path, ignore_errors=True)
+    remove_partial(run_dir)
+    root = checkpoint_root(run_dir)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    return len(found)
 
 
 def remove_partial(run_dir: Path) -> None:

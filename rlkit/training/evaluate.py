@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,19 +43,21 @@ def evaluate(
     tracker = EpisodeTracker(num_envs)
     obs, _ = envs.reset(seed=[seed + i for i in range(num_envs)])
     steps = 0
-    while (done_per_env < wanted).any():
-        if max_steps is not None and steps >= max_steps:
-            break
-        if should_stop is not None and should_stop():
-            raise EvaluationInterrupted(f"evaluation stopped after {steps} steps")
-        actions = agent.act_eval(obs, epsilon)
-        obs, rewards, terminated, truncated, info = envs.step(actions)
-        steps += num_envs
-        for env_index, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
-            if done_per_env[env_index] < wanted[env_index]:
-                returns.append(ret)
-                lengths.append(length)
-                done_per_env[env_index] += 1
+    isolated = getattr(agent, "evaluating", None)  # own random numbers: evaluation never changes training
+    with isolated(seed) if isolated is not None else contextlib.nullcontext():
+        while (done_per_env < wanted).any():
+            if max_steps is not None and steps >= max_steps:
+                break
+            if should_stop is not None and should_stop():
+                raise EvaluationInterrupted(f"evaluation stopped after {steps} steps")
+            actions = agent.act_eval(obs, epsilon)  # one batched forward pass for all envs
+            obs, rewards, terminated, truncated, info = envs.step(actions)
+            steps += num_envs
+            for env_index, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
+                if done_per_env[env_index] < wanted[env_index]:
+                    returns.append(ret)
+                    lengths.append(length)
+                    done_per_env[env_index] += 1
     arr = np.asarray(returns, dtype=np.float64)
     return {
         "episodes": len(returns),

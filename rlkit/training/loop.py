@@ -8,6 +8,7 @@ bootstrap; a *truncated* one (time limit) bootstraps from its real last observat
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -32,7 +33,9 @@ from rlkit.training.builder import Parts, build_parts, import_user_modules
 from rlkit.training.episodes import EpisodeTracker, game_over
 from rlkit.training.evaluate import EvaluationInterrupted, evaluate
 from rlkit.training.files import atomic_write, atomic_write_json, truncate_metrics
-from rlkit.utils.runtime import configure_threads, resolve_device, rng_state, seed_everything, set_rng_state
+from rlkit.training.resume import finished_run
+from rlkit.utils.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from rlkit.utils.threads import ThreadGovernor, configure_threads, forward_flops
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,10 @@ class LoopState:
     eval_count: int = 0
     best_eval: float = -math.inf
     solved_at_step: int | None = None
+    # seconds over the whole run (all sessions): wall = training + evaluation + checkpoint writing
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,10 +110,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         import_user_modules(list(cfg.get("imports") or []))
-        configure_threads(cfg.torch_threads)
         seed_everything(int(cfg.seed))
         self.device = resolve_device(str(cfg.device))
         self.parts: Parts = build_parts(cfg, self.device)
+        self.governor = self._configure_threads(cfg.torch_threads)
         self.total_steps = int(cfg.train.steps)
         self.seed = int(cfg.seed)
         self.tracker = EpisodeTracker(self.parts.env_maker.num_envs)
@@ -120,11 +127,32 @@ class Trainer:
         self.checkpoint_every = int(ccfg.get("every", 0) or 0)
         self.keep_last = int(ccfg.get("keep_last", 2))
         self.checkpoint_replay = bool(ccfg.get("replay", True))
+        self.keep_after_finish = bool(ccfg.get("keep_after_finish", False))
+        stop_at = cfg.train.get("stop_at_eval_return")
+        # the eval return that counts as solved: the stop threshold, else the env's registered one
+        self.solved_threshold = float(stop_at) if stop_at is not None else self.parts.env_maker.spec.reward_threshold
+        if stop_at is not None and int(cfg.eval.every_steps) == 0:
+            log.warning("train.stop_at_eval_return=%s has no effect: eval.every_steps=0 runs no periodic evaluation",
+                        stop_at)
+        self._mark = time.perf_counter()
+        self._paused_s = 0.0  # evaluation and checkpoint seconds since the last _account()
         self.next_checkpoint_step = self.checkpoint_every if self.checkpoint_every > 0 else math.inf
         self.last_checkpoint: Path | None = None
         self.stop_signal: int | None = None
         self._previous_handlers: dict[int, Any] = {}
         self._pending: dict[str, list[float]] = defaultdict(list)
+
+    def _configure_threads(self, setting: int | str) -> ThreadGovernor | None:
+        """Torch threads for this run (:mod:`rlkit.utils.threads`); with ``auto``, a governor that
+        gives threads back to other processes while they keep cores busy."""
+        if setting != "auto":
+            configure_threads(setting)
+            return None
+        spec = self.parts.env_maker.spec
+        work = forward_flops(copy.deepcopy(self.parts.agent.online), spec.obs_shape, int(self.cfg.agent.batch_size))
+        threads = configure_threads(setting, work_flops=work)
+        governor = ThreadGovernor(threads) if self.device.type == "cpu" else None
+        return governor if governor is not None and governor.active else None
 
     # ------------------------------------------------------------------------- checkpoints
     def compat(self) -> dict[str, Any]:
@@ -163,12 +191,26 @@ class Trainer:
         return state
 
     def save_checkpoint(self, *, obs: np.ndarray, envs: Any, loggers: Any) -> Path:
+        self._account()
         start = time.perf_counter()
         state = self.state_dict(obs=obs, envs=envs, loggers=loggers)
         path = ckpt.save_checkpoint(self.run_dir, self.state.step, state, keep_last=self.keep_last)
         self.last_checkpoint = path
-        log.info("checkpoint at step %d: %s (%.1f s)", self.state.step, path, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        self._paused_s += seconds
+        log.info("checkpoint at step %d: %s (%.1f s)", self.state.step, path, seconds)
         return path
+
+    def _account(self) -> float:
+        """Move the time since the last call into the run's clocks; returns its training seconds
+        (wall time less evaluation and checkpoint writing)."""
+        now = time.perf_counter()
+        wall = now - self._mark
+        train_s = max(wall - self._paused_s, 0.0)
+        self.state.wall_time_s += wall
+        self.state.train_time_s += train_s
+        self._mark, self._paused_s = now, 0.0
+        return train_s
 
     def _resume_point(self) -> ckpt.CheckpointInfo | None:
         setting = str(self.cfg.get("resume", "auto") or "auto")
@@ -234,22 +276,9 @@ class Trainer:
             previous(signum, None)
         raise Preempted(signum, path)
 
-    def _completed_summary(self) -> dict[str, Any] | None:
-        """The summary of a finished run in this directory (resume=auto re-runs return it)."""
-        path = self.run_dir / "summary.json"
-        if str(self.cfg.get("resume", "auto")) != "auto" or not path.is_file():
-            return None
-        try:
-            summary = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        if summary.get("stopped_early") or int(summary.get("steps") or 0) >= self.total_steps:
-            return summary
-        return None
-
     # ------------------------------------------------------------------------------ main
     def train(self) -> dict[str, Any]:
-        done = self._completed_summary()
+        done = finished_run(self.run_dir, self.cfg) if str(self.cfg.get("resume", "auto")) != "never" else None
         if done is not None:
             log.info("%s already holds a finished run (%s steps): nothing to do", self.run_dir, done.get("steps"))
             return done
@@ -266,6 +295,7 @@ class Trainer:
             cfg.logger, run_dir=self.run_dir, total_steps=self.total_steps, run_name=str(cfg.run_name)
         )
         envs = eval_envs = None
+        status, detail = "failed", ""
         try:
             if saved is not None:
                 loggers.load_state_dict(saved["loggers"])
@@ -275,12 +305,23 @@ class Trainer:
             obs = self._start_envs(envs, saved)
             saved = None  # let memory-mapped checkpoint arrays go
             with self._stop_on_signals():
-                return self._run(envs, eval_envs, obs, loggers)
+                summary = self._run(envs, eval_envs, obs, loggers)
+            status = "finished"
+            return summary
+        except Preempted as stop:
+            status, detail = "stopped", f"by {signal.Signals(stop.signum).name}; checkpoint {stop.checkpoint}"
+            raise
+        except BaseException as err:
+            detail = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            raise
         finally:
             for vec in (envs, eval_envs):
                 if vec is not None:
                     vec.close()
-            loggers.close()
+            try:
+                loggers.end_run(status, self.state.step, detail)
+            finally:
+                loggers.close()
 
     def _start_envs(self, envs: Any, saved: dict[str, Any] | None) -> np.ndarray:
         """First observations: a seeded reset, or the checkpoint's envs and observations."""
@@ -316,10 +357,13 @@ class Trainer:
         reward_clip = parts.env_maker.spec.reward_clip
 
         pending = self._pending
-        start_time = last_log_time = time.perf_counter()
+        self._mark, self._paused_s = time.perf_counter(), 0.0
         start_step = last_log_step = state.step
         stopped_early = False
+        governor = self.governor
         while state.step < self.total_steps:
+            if governor is not None:
+                governor.poll()
             actions = agent.act(obs, state.step)
             next_obs, rewards, terminated, truncated, info = envs.step(actions)
             final_obs = real_next_obs(next_obs, info)
@@ -350,9 +394,10 @@ class Trainer:
                 agent.maybe_sync_target(state.step)
 
             if state.step >= state.next_log_step:
-                now = time.perf_counter()
+                train_s = self._account()
                 metrics = {key: float(np.mean(vals)) for key, vals in pending.items()}
-                metrics["charts/SPS"] = (state.step - last_log_step) / max(now - last_log_time, 1e-9)
+                # training steps per second of training time: evaluations and checkpoints excluded
+                metrics["charts/SPS"] = (state.step - last_log_step) / max(train_s, 1e-9)
                 metrics["charts/epsilon"] = agent.exploration.epsilon(state.step)
                 metrics["charts/updates"] = agent.updates
                 metrics["replay/size"] = len(replay)
@@ -362,7 +407,7 @@ class Trainer:
                 metrics.update(agent.metrics())
                 loggers.log(state.step, metrics)
                 pending.clear()
-                last_log_step, last_log_time = state.step, now
+                last_log_step = state.step
                 state.next_log_step += log_every * ((state.step - state.next_log_step) // log_every + 1)
 
             if state.step >= state.next_eval_step and self.stop_signal is None:
@@ -373,9 +418,10 @@ class Trainer:
                 else:
                     state.next_eval_step += eval_every * ((state.step - state.next_eval_step) // eval_every + 1)
                     if stop_at is not None and result["mean"] >= float(stop_at):
-                        log.info("eval return %.1f >= %.1f at step %d: stopping", result["mean"], stop_at, state.step)
-                        stopped_early = True
-                        break
+                        final = self._confirm_solved(eval_envs, loggers, result, float(stop_at))
+                        if final is not None:
+                            stopped_early = True
+                            break
 
             if self.stop_signal is not None:
                 self._stop(self.save_checkpoint(obs=obs, envs=envs, loggers=loggers))
@@ -384,10 +430,11 @@ class Trainer:
                 self.next_checkpoint_step += every * ((state.step - self.next_checkpoint_step) // every + 1)
                 self.save_checkpoint(obs=obs, envs=envs, loggers=loggers)
 
-        final = self._evaluate(eval_envs, loggers, prefix="final", interruptible=False)
+        if not stopped_early:
+            final = self._evaluate(eval_envs, loggers, prefix="final", interruptible=False)
         if cfg.eval.get("video", False):
             self._record_video(loggers)
-        wall = time.perf_counter() - start_time
+        self._account()
         summary = {
             "final_eval": {k: v for k, v in final.items() if k != "returns"},
             "final_eval_returns": final["returns"],
@@ -395,56 +442,99 @@ class Trainer:
             "eval/hns": final["hns"],
             "best_eval_return": state.best_eval,
             "solved_at_step": state.solved_at_step,
+            "solved_threshold": self.solved_threshold,
             "stopped_early": stopped_early,
             "steps": state.step,
             "frames": state.step * parts.env_maker.spec.frame_skip,
             "updates": agent.updates,
-            "wall_time_s": wall,
-            "sps": (state.step - start_step) / max(wall, 1e-9),
+            "wall_time_s": state.wall_time_s,
+            "train_time_s": state.train_time_s,
+            "eval_time_s": state.eval_time_s,
+            "sps": state.step / max(state.train_time_s, 1e-9),  # training steps per second of training time
             "resumed_from_step": start_step or None,
             "seed": self.seed,
             "env": str(cfg.env.get("id", cfg.env.name)),
             "run_name": str(cfg.run_name),
         }
         self._write_outputs(summary)
+        if not self.keep_after_finish:
+            removed = ckpt.remove_checkpoints(self.run_dir)
+            if removed:
+                log.info("removed %d checkpoint(s) of the finished run; model.pt holds its final weights "
+                         "(checkpoint.keep_after_finish=true keeps them)", removed)
         return summary
 
     # --------------------------------------------------------------------------- helpers
     def _evaluate(
         self, eval_envs: Any, loggers: Any, prefix: str = "eval", *, interruptible: bool = True
     ) -> dict[str, Any]:
-        ecfg = self.cfg.eval
-        state = self.state
+        """Evaluate (``eval.episodes``; ``eval.final_episodes`` for the final one) and log it."""
+        result = self._run_evaluation(eval_envs, final=prefix == "final", interruptible=interruptible)
+        self._log_evaluation(loggers, result, prefix)
+        return result
+
+    def _run_evaluation(self, eval_envs: Any, *, final: bool, interruptible: bool = True) -> dict[str, Any]:
+        ecfg, state = self.cfg.eval, self.state
+        episodes = int(ecfg.episodes)
+        if final and ecfg.get("final_episodes") is not None:
+            episodes = int(ecfg.final_episodes)
+        start = time.perf_counter()
         result = evaluate(
             self.parts.agent,
             eval_envs,
-            episodes=int(ecfg.episodes),
+            episodes=episodes,
             epsilon=float(ecfg.epsilon),
             seed=self.seed + 100_000 + 1_000 * (state.eval_count + 1),
             max_steps=ecfg.get("max_steps"),
             should_stop=(lambda: self.stop_signal is not None) if interruptible else None,
         )
+        self.parts.agent.online.train()
+        result["wall_time_s"] = seconds = time.perf_counter() - start
+        self._paused_s += seconds
+        state.eval_time_s += seconds
         state.eval_count += 1
-        threshold = self.cfg.train.get("stop_at_eval_return")
-        if threshold is not None and state.solved_at_step is None and result["mean"] >= float(threshold):
+        threshold = self.solved_threshold
+        if threshold is not None and state.solved_at_step is None and result["mean"] >= threshold:
             state.solved_at_step = state.step
         state.best_eval = max(state.best_eval, result["mean"])
         result["hns"] = self._human_normalized(result["mean"])
+        return result
+
+    def _log_evaluation(self, loggers: Any, result: dict[str, Any], prefix: str) -> None:
+        """``eval/*`` (a learning-curve point), plus ``final/*`` for the final evaluation; ``confirm/*``
+        alone for a confirmation that did not confirm."""
+        key = "confirm" if prefix == "confirm" else "eval"
         metrics = {
-            "eval/episodic_return": result["mean"],
-            "eval/episodic_return_std": result["std"],
-            "eval/episodic_return_min": result["min"],
-            "eval/episodic_return_max": result["max"],
-            "eval/episodic_length": result["mean_length"],
-            "eval/episodes": result["episodes"],
+            f"{key}/episodic_return": result["mean"],
+            f"{key}/episodic_return_std": result["std"],
+            f"{key}/episodic_return_min": result["min"],
+            f"{key}/episodic_return_max": result["max"],
+            f"{key}/episodic_length": result["mean_length"],
+            f"{key}/episodes": result["episodes"],
         }
         if result["hns"] is not None:
-            metrics["eval/hns"] = result["hns"]
+            metrics[f"{key}/hns"] = result["hns"]
         if prefix == "final":
             metrics = {**metrics, **{k.replace("eval/", "final/"): v for k, v in metrics.items()}}
-        self.parts.agent.online.train()
-        loggers.log(state.step, metrics)
-        return result
+        metrics[f"{key}/wall_time_s"] = result["wall_time_s"]
+        loggers.log(self.state.step, metrics)
+
+    def _confirm_solved(self, eval_envs: Any, loggers: Any, result: dict[str, Any],
+                        threshold: float) -> dict[str, Any] | None:
+        """A periodic evaluation reached ``threshold``: evaluate again on ``eval.final_episodes`` episodes
+        (new seeds). If that confirms it, it is the run's final evaluation (returned) and the run stops;
+        else training goes on. A 10-episode mean is noisy: a CartPole policy that scored 484 on 10
+        episodes scored 466 on 100 (measured), and gymnasium's "solved" is a 100-episode mean >= 475."""
+        step = self.state.step
+        if self.cfg.eval.get("final_episodes") in (None, self.cfg.eval.episodes):
+            log.info("eval return %.1f >= %.1f at step %d: stopping", result["mean"], threshold, step)
+            return self._evaluate(eval_envs, loggers, prefix="final", interruptible=False)
+        confirm = self._run_evaluation(eval_envs, final=True, interruptible=False)
+        confirmed = confirm["mean"] >= threshold
+        self._log_evaluation(loggers, confirm, "final" if confirmed else "confirm")
+        log.info("eval return %.1f >= %.1f at step %d; on %d episodes %.1f: %s", result["mean"], threshold, step,
+                 confirm["episodes"], confirm["mean"], "stopping" if confirmed else "not confirmed, training goes on")
+        return confirm if confirmed else None
 
     def _human_normalized(self, score: float) -> float | None:
         """Human-normalised score for Atari-57 games (None for other envs or games)."""

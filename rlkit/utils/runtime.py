@@ -1,19 +1,20 @@
-"""Device choice, CPU thread budget and seeding."""
+"""Device choice and seeding (CPU threads: :mod:`rlkit.utils.threads`, re-exported here)."""
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import re
 from typing import Any
 
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
+from rlkit.utils.threads import PARALLEL_JOBS_ENV, available_cores, configure_threads, torch_thread_budget
 
-PARALLEL_JOBS_ENV = "RLKIT_PARALLEL_JOBS"
+__all__ = ["PARALLEL_JOBS_ENV", "available_cores", "configure_threads", "resolve_device", "rng_state",
+           "seed_everything", "set_rng_state", "torch_thread_budget"]
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -24,46 +25,6 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device={device} was asked for but CUDA is not available; use device=auto or device=cpu")
     return dev
-
-
-def available_cores() -> int:
-    """Cores this process may use: CPU affinity, capped by SLURM's ``SLURM_CPUS_PER_TASK``."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS / Windows
-        cores = os.cpu_count() or 1
-    slurm = os.environ.get("SLURM_CPUS_PER_TASK")
-    if slurm and slurm.isdigit() and int(slurm) > 0:
-        cores = min(cores, int(slurm))
-    return max(1, cores)
-
-
-def torch_thread_budget(setting: int | str, *, parallel_jobs: int | None = None) -> int:
-    """Intra-op threads for this run.
-
-    ``auto`` shares the available cores between the jobs that run side by side on this machine
-    (``RLKIT_PARALLEL_JOBS``, set by the local parallel launcher presets): two 2-thread jobs on two
-    cores fight for them and run many times slower than two 1-thread jobs.
-    """
-    if setting != "auto":
-        threads = int(setting)
-        if threads < 1:
-            raise ValueError(f"torch_threads must be 'auto' or >= 1, got {setting}")
-        return threads
-    cores = available_cores()
-    if parallel_jobs is None:
-        raw = os.environ.get(PARALLEL_JOBS_ENV, "1").strip()
-        parallel_jobs = int(raw) if re.fullmatch(r"-?\d+", raw) else 1
-    if parallel_jobs < 0:  # joblib's convention: -1 = one job per core, -2 = all but one, ...
-        parallel_jobs = max(1, cores + 1 + parallel_jobs)
-    return max(1, cores // max(1, parallel_jobs))
-
-
-def configure_threads(setting: int | str) -> int:
-    threads = torch_thread_budget(setting)
-    torch.set_num_threads(threads)
-    log.info("torch intra-op threads: %d (available cores: %d)", threads, available_cores())
-    return threads
 
 
 def seed_everything(seed: int) -> None:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from rlkit import registry
 from rlkit.validation import ConfigError, ConfigProblem, check_config, validate_config
-from tests.helpers import compose, run_cli
+from tests.helpers import compose, run_cli, train_in_process
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 AGENTS = sorted(p.stem for p in (CONF / "agent").glob("*.yaml"))
@@ -334,9 +334,16 @@ def test_cheap_range_rules(overrides, key, message):
     assert problem.key == key and message in problem.message, problem
 
 
-def test_stop_at_eval_return_needs_periodic_evaluations():
-    problem = _only("train.stop_at_eval_return=475", "eval.every_steps=0")
-    assert problem.key == "train.stop_at_eval_return" and "eval.every_steps=0" in problem.message
+def test_stop_at_eval_return_without_periodic_evaluations_is_allowed(tmp_path, caplog):
+    """CartPole's tuning sets a stop threshold; eval.every_steps=0 (no periodic evaluation) just turns it off,
+    with a warning when the run starts."""
+    assert validate_config(compose("train.stop_at_eval_return=475", "eval.every_steps=0", "train.steps=300",
+                                   "train.learning_starts_steps=100")) == []
+    with caplog.at_level("WARNING", logger="rlkit.training.loop"):
+        summary = train_in_process(tmp_path / "run", "train.stop_at_eval_return=475", "eval.every_steps=0",
+                                   "train.steps=300", "train.learning_starts_steps=100", "eval.episodes=1")
+    assert summary["steps"] == 300 and not summary["stopped_early"]
+    assert any("eval.every_steps=0" in r.getMessage() and "stop_at_eval_return" in r.getMessage() for r in caplog.records)
 
 
 # ------------------------------------------------------------------------------ all at once, presets

@@ -15,6 +15,7 @@ from tests.helpers import cli_env, read_jsonl, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["train.steps=600", "train.learning_starts_steps=200", "eval.every_steps=300", "eval.episodes=2",
+        "eval.final_episodes=2",
         "train.log_every_steps=100", "torch_threads=1"]
 RUN_FILES = ["config.yaml", "metrics.jsonl", "summary.json", "learning_curve.png", "model.pt"]
 

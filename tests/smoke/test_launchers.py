@@ -15,7 +15,9 @@ from rlkit.utils.runtime import PARALLEL_JOBS_ENV, available_cores
 from tests.helpers import QUIET, cli_env, read_jsonl, run_cli
 
 TINY = ["train.steps=300", "train.learning_starts_steps=100", "train.log_every_steps=100", "eval.every_steps=0",
-        "eval.episodes=1"]
+        "eval.episodes=1", "eval.final_episodes=1"]
+# wide enough (> 100 MFLOP a learner batch) that torch_threads=auto would give a run several threads if it could
+WIDE = ["network.hidden_sizes=[1024]", "network.torso_hidden_sizes=[1024]"]
 RUN_FILES = ["config.yaml", "metrics.jsonl", "summary.json", "model.pt", "learning_curve.png"]
 THREADS = re.compile(r"torch intra-op threads: (\d+)")
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+)\]", flags=re.MULTILINE)
@@ -72,7 +74,7 @@ def test_basic_launcher_runs_the_grid_in_named_dirs(tmp_path):
 
 
 def test_joblib_preset_runs_jobs_in_parallel_with_split_threads(tmp_path):
-    sweep = _sweep(tmp_path, "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", "agent=dqn", "seed=0,1")
+    sweep = _sweep(tmp_path, "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", "agent=dqn", "seed=0,1", *WIDE)
     threads = _check_runs(sweep, {"default/CartPole-v1/dqn/seed0", "default/CartPole-v1/dqn/seed1"})
     assert set(threads.values()) == {max(1, available_cores() // 2)}  # 2 cores, 2 jobs: 1 thread each
     (start0, end0), (start1, end1) = (_log_span(sweep / run / "train.log") for run in sorted(threads))
@@ -82,7 +84,7 @@ def test_joblib_preset_runs_jobs_in_parallel_with_split_threads(tmp_path):
 
 
 def test_submitit_local_preset_runs_each_job_as_a_process(tmp_path):
-    sweep = _sweep(tmp_path, "hydra/launcher=local_submitit", "experiment=ablation_no_double", "seed=0,1")
+    sweep = _sweep(tmp_path, "hydra/launcher=local_submitit", "experiment=ablation_no_double", "seed=0,1", *WIDE)
     threads = _check_runs(sweep, {"rainbow_ablation/CartPole-v1/no_double/seed0",
                                   "rainbow_ablation/CartPole-v1/no_double/seed1"})
     assert set(threads.values()) == {max(1, available_cores() // 2)}

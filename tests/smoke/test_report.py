@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 import yaml
+from matplotlib.image import imread
 
 from tests.helpers import run_cli
 
@@ -29,7 +31,7 @@ def _curve(final: float, seed: int) -> dict[int, float]:
     return {1000: final - 30.0 - seed, 2000: final + 5.0 * (seed - 1), STEPS: final}
 
 
-def _config(variant: str, task: str, seed: int) -> dict:
+def run_config(variant: str, task: str, seed: int) -> dict:
     if task == "pong":
         env = {"name": "atari", "game": "pong", "id": "pong", "frame_skip": 4, "sticky_action_prob": 0.25}
         torso, steps = "nature_cnn", STEPS
@@ -83,7 +85,7 @@ def make_sweep(root: Path) -> Path:
     """2 variants x 2 tasks x 3 seeds at <sweep>/<experiment>/<env.id>/<variant>/seed<N>/, plus multirun.yaml."""
     for (variant, task), finals in FINAL.items():
         for seed, final in enumerate(finals):
-            config = _config(variant, task, seed)
+            config = run_config(variant, task, seed)
             curve = _curve(final, seed)
             if (variant, task, seed) == ("full", "CartPole-v1", 2):
                 curve[1500] = 123.0  # an eval step the other seeds lack: curves align on shared steps
@@ -110,7 +112,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def sweep_report(tmp_path_factory):
     root = make_sweep(tmp_path_factory.mktemp("sweep"))
-    write_run(root / "rainbow_ablation" / "CartPole-v1" / "full" / "seed3", _config("full", "CartPole-v1", 3), 0.0,
+    write_run(root / "rainbow_ablation" / "CartPole-v1" / "full" / "seed3", run_config("full", "CartPole-v1", 3), 0.0,
               finished=False)
     proc = run_cli("rlkit-report", [str(root), "--reps", "300", "--seed", "7"], cwd=root, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -207,9 +209,16 @@ def test_report_writes_plots_and_markdown_linking_them(sweep_report):
     for name in pngs:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"]({name})" in md, name
+        # readable: every panel at least 5 x 3.5 in at 150 dpi; the 4 aggregates in 2 x 2 panels, 2 tasks side by side
+        height, width = imread(out / name).shape[:2]
+        panels = (2, 2) if name.startswith("aggregates") else (2, 1) if name == "learning_curves.png" else (1, 1)
+        assert width >= 750 * panels[0] and height >= 525 * panels[1], (name, width, height)
+        svg = (out / name).with_suffix(".svg")
+        assert ElementTree.parse(svg).getroot().tag == "{http://www.w3.org/2000/svg}svg", name
+        assert f"]({svg.name})" in md, name
     for name in ("scores.csv", "aggregates.csv", "probability_of_improvement.csv", "report.json", "runs.csv"):
         assert (out / name).stat().st_size > 0
-    assert "Baseline**: `full`" in md and "Optimality gap threshold: 475" in md and "| pong | full | 3 |" in md
+    assert "Baseline**: `full`" in md and "Optimality gap threshold: 475" in md and "| pong | full | 3 ⚠ |" in md
     assert "experiment=glob(ablation_*) seed=0,1,2" in md
     # the unfinished run is skipped, with a warning and a line in the report
     assert "seed3" in proc.stderr and "unfinished" in proc.stderr
@@ -262,7 +271,7 @@ def test_metric_best_and_baseline_and_gap_threshold_flags(tmp_path):
 def test_errors_no_runs_unknown_baseline_missing_path(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    write_run(empty / "run0", _config("full", "CartPole-v1", 0), 10.0, finished=False)
+    write_run(empty / "run0", run_config("full", "CartPole-v1", 0), 10.0, finished=False)
     proc = run_cli("rlkit-report", [str(empty)], cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "no finished runs found" in proc.stderr and "summary.json" in proc.stderr and "Traceback" not in proc.stderr
@@ -286,7 +295,7 @@ def test_grouping_by_differing_config_keys(tmp_path):
     for task in ("pong", "CartPole-v1"):
         for target in ("double", "plain"):
             for seed in (0, 1):
-                config = _config("rainbow", task, seed)
+                config = run_config("rainbow", task, seed)
                 config["target"]["name"] = target
                 config["logger"]["jsonl"]["dir"] = str(tmp_path / f"x{seed}")  # a path: never a variant key
                 write_run(tmp_path / "runs" / f"{task}_{target}_{seed}", config, 1.0)
@@ -297,13 +306,13 @@ def test_grouping_by_differing_config_keys(tmp_path):
 
     # one configuration (up to seed): one variant, named by `variant`
     for seed in (0, 1):
-        write_run(tmp_path / "same" / f"s{seed}", _config("rainbow", "CartPole-v1", seed), 1.0)
+        write_run(tmp_path / "same" / f"s{seed}", run_config("rainbow", "CartPole-v1", seed), 1.0)
     same = load_runs([tmp_path / "same"])
     assert same.grouping.keys == [] and {r.variant for r in same.runs} == {"rainbow"}
 
     # two experiments: variants are prefixed with the experiment name
     for exp in ("exp_a", "exp_b"):
-        config = _config("full", "CartPole-v1", 0)
+        config = run_config("full", "CartPole-v1", 0)
         config["experiment_name"] = exp
         write_run(tmp_path / "exps" / exp, config, 1.0)
     exps = load_runs([tmp_path / "exps"])

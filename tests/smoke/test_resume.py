@@ -18,8 +18,9 @@ import torch
 from rlkit.training import checkpoint as ckpt
 from tests.helpers import QUIET, cli_env, compose, read_jsonl, run_cli, train_in_process
 
-VOLATILE = {"time", "charts/SPS"}
-EXACT = ["train.steps=4000", "checkpoint.every=2000", "checkpoint.keep_last=0", "eval.every_steps=1000",
+VOLATILE = {"time", "charts/SPS", "eval/wall_time_s"}  # clocks
+EXACT = ["train.steps=4000", "checkpoint.every=2000", "checkpoint.keep_last=0", "checkpoint.keep_after_finish=true",
+         "eval.every_steps=1000",
          "eval.episodes=2", "train.learning_starts_steps=500", "train.log_every_steps=500", "device=cpu"]
 
 
@@ -78,7 +79,7 @@ def test_finished_run_is_not_trained_again(tmp_path):
 
 def test_incompatible_checkpoint_fails_naming_the_mismatch(tmp_path):
     train_in_process(tmp_path, "agent=dqn", "train.steps=600", "checkpoint.every=300", "eval.every_steps=0",
-                     "eval.episodes=1", "train.learning_starts_steps=200")
+                     "eval.episodes=1", "train.learning_starts_steps=200", "checkpoint.keep_after_finish=true")
     (tmp_path / "summary.json").unlink()  # as if the run had been killed
     with pytest.raises(ckpt.CheckpointError) as err:
         train_in_process(tmp_path, "agent=dqn", "train.steps=900", "network.hidden_sizes=[32]")
@@ -129,6 +130,7 @@ def test_atari_resume_restarts_envs_and_keeps_the_replay(tmp_path):
              "eval.every_steps=0", "eval.episodes=1", "eval.max_steps=50", "train.log_every_steps=100",
              "agent.target_update_every_steps=100"]
     first, second = tmp_path / "first", tmp_path / "second"
+    atari.append("checkpoint.keep_after_finish=true")
     train_in_process(first, *atari, "train.steps=400", "checkpoint.every=200")
     saved = ckpt.load_checkpoint(first / "checkpoints" / "step_000000000200")
     assert saved["env"] is None and saved["obs"].shape == (2, 4, 84, 84)
@@ -222,7 +224,8 @@ def test_sigusr2_checkpoints_then_calls_the_handler_installed_before(tmp_path):
 def test_same_command_after_kill_9_resumes_from_the_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     args = ["agent=dqn", "train.steps=6000", "eval.every_steps=0", "eval.episodes=1", "torch_threads=1",
-            "checkpoint.every=500", "checkpoint.keep_last=2", "logger.console.enabled=false"]
+            "checkpoint.every=500", "checkpoint.keep_last=2", "checkpoint.keep_after_finish=true",
+            "logger.console.enabled=false"]
     proc = _spawn(run, *args)
     deadline = time.time() + 120
     while ckpt.latest_checkpoint(run) is None or ckpt.latest_checkpoint(run).step < 1500:
@@ -249,7 +252,8 @@ def test_resume_rejects_group_changes_and_missing_runs(tmp_path):
     assert result.returncode == 2 and "keeps the parts it was built with" in result.stderr
     result = run_cli("rlkit-train", [f"resume={tmp_path / 'nothing'}", f"hydra.run.dir={tmp_path / 'y'}"],
                      cwd=tmp_path)
-    assert result.returncode == 2 and "no checkpoint in" in result.stderr
+    assert result.returncode == 2 and f"{tmp_path / 'nothing'} does not exist" in result.stderr
+    assert not (tmp_path / "y").exists()  # rejected before Hydra made the run dir
 
 
 # ------------------------------------------------------------------------------ rlkit-eval
@@ -257,7 +261,7 @@ def test_resume_rejects_group_changes_and_missing_runs(tmp_path):
 def finished_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("evalrun") / "run"
     train_in_process(run, "agent=dqn", "train.steps=1500", "checkpoint.every=1000", "eval.every_steps=0",
-                     "eval.episodes=2", "train.learning_starts_steps=300")
+                     "eval.episodes=2", "train.learning_starts_steps=300", "checkpoint.keep_after_finish=true")
     return run
 
 

@@ -240,6 +240,7 @@ def test_console_non_tty_output_is_rate_limited(monkeypatch: pytest.MonkeyPatch)
         lg.log(step, {"charts/SPS": 1000.0, "charts/episodic_return": step / 1000.0})
         if step == 50_000:
             lg.log(step, {"eval/episodic_return": 17.25})
+    lg.end_run("finished", 100_000)
     lg.close()
     lines = buf.getvalue().splitlines()
     # first call, then one at t=60 s, then the final line: bounded, not one per step
@@ -248,7 +249,7 @@ def test_console_non_tty_output_is_rate_limited(monkeypatch: pytest.MonkeyPatch)
     assert "step 60,000/100,000 (60.0%)" in lines[1] and "return 60.00" in lines[1]
     assert "eval 17.25" in lines[1] and "elapsed 0:01:00" in lines[1] and "ETA 0:00:40" in lines[1]
     assert "train finished:" in lines[2] and "step 100,000/100,000 (100.0%)" in lines[2]
-    assert "return 100.00" in lines[2] and "ETA 0:00:00" in lines[2]
+    assert "return 100.00" in lines[2] and "ETA" not in lines[2]
     assert all(len(line) > 80 for line in lines)  # one line each, never wrapped at the width
 
 
@@ -264,9 +265,10 @@ def test_console_measures_sps_without_metric_and_handles_unknown_total(
     lg.log(2_000, {})
     assert lg.measured_sps() == pytest.approx(200.0)
     assert lg.eta() is None
+    lg.end_run("finished", 2_000)
     lg.close()
     final = buf.getvalue().splitlines()[-1]
-    assert "cartpole finished: step 2,000 | SPS 200" in final and "ETA -" in final
+    assert "cartpole finished: step 2,000 | SPS 200" in final and "ETA" not in final
 
 
 @pytest.mark.parametrize("width", [80, 160])
@@ -279,12 +281,14 @@ def test_console_live_bar_on_terminal(width: int) -> None:
     assert lg.live
     lg.log(3_250_000, {"charts/SPS": 512.0, "charts/episodic_return": -12.5})
     lg.log(3_250_000, {"eval/episodic_return": 4.5})
+    lg.end_run("stopped", 3_250_000, "by SIGUSR1; checkpoint step_000003250000")
     lg.close()
     out = buf.getvalue()
     # two lines per redraw, both fit an 80-column terminal without being cut
     assert "rainbow[Pong]_seed3" in out and "3,250,000/10,000,000 steps (32.5%)" in out
     assert "SPS 512 | return -12.50 | eval 4.50 | elapsed 0:00:00 | ETA " in out
-    assert "rainbow[Pong]_seed3 finished: step 3,250,000/10,000,000 (32.5%)" in out
+    assert ("rainbow[Pong]_seed3 stopped (by SIGUSR1; checkpoint step_000003250000): step 3,250,000/10,000,000 "
+            "(32.5%)") in out
 
 
 def test_format_duration() -> None:

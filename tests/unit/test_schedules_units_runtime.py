@@ -44,25 +44,6 @@ def test_unit_conversions():
         frames_to_steps(10, 0)
 
 
-def test_thread_budget_follows_affinity_slurm_and_parallel_jobs(monkeypatch):
-    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7}, raising=False)
-    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
-    monkeypatch.delenv(runtime.PARALLEL_JOBS_ENV, raising=False)
-    assert runtime.available_cores() == 8
-    assert runtime.torch_thread_budget("auto") == 8
-    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
-    assert runtime.torch_thread_budget("auto") == 3
-    monkeypatch.setenv(runtime.PARALLEL_JOBS_ENV, "2")
-    assert runtime.torch_thread_budget("auto") == 1
-    assert runtime.torch_thread_budget(5) == 5
-    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
-    for jobs, threads in (("-1", 1), ("-2", 1), ("-5", 2), ("-8", 8), ("-20", 8), ("4", 2), ("junk", 8)):
-        monkeypatch.setenv(runtime.PARALLEL_JOBS_ENV, jobs)  # joblib's negative counts: cores + 1 + n jobs
-        assert runtime.torch_thread_budget("auto") == threads, jobs
-    with pytest.raises(ValueError):
-        runtime.torch_thread_budget(0)
-
-
 def test_device_resolution():
     assert runtime.resolve_device("cpu").type == "cpu"
     assert runtime.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

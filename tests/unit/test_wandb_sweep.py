@@ -55,6 +55,7 @@ class _FakeRun:
         self.config = _FakeConfig()
         self.logged: list[dict[str, float]] = []
         self.finished = False
+        self.exit_code: int | None = None
 
     def define_metric(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -62,8 +63,9 @@ class _FakeRun:
     def log(self, payload: dict[str, float]) -> None:
         self.logged.append(payload)
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int | None = None) -> None:
         self.finished = True
+        self.exit_code = exit_code
 
 
 def test_a_training_run_sends_identity_and_resolved_config_to_wandb(tmp_path, monkeypatch):
@@ -90,7 +92,25 @@ def test_a_training_run_sends_identity_and_resolved_config_to_wandb(tmp_path, mo
     assert run.config.values == resolved  # the whole resolved config, not the interpolations
     assert run.config.values["network"]["layer"]["name"] == "linear" and "${" not in repr(run.config.values)
     assert any("eval/episodic_return" in row and row["global_step"] == 300 for row in run.logged)
-    assert run.finished
+    assert run.finished and run.exit_code == 0
+
+
+def test_a_failed_run_is_marked_failed_in_wandb(tmp_path, monkeypatch):
+    import wandb
+
+    import rlkit.training.loop as loop_mod
+
+    runs: list[_FakeRun] = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: runs.append(_FakeRun(**kwargs)) or runs[-1])
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(loop_mod, "evaluate", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        train_in_process(tmp_path, "logger.wandb.enabled=true", "logger.wandb.mode=offline", "train.steps=300",
+                         "train.learning_starts_steps=100", "eval.every_steps=200", "eval.episodes=1")
+    assert len(runs) == 1 and runs[0].finished and runs[0].exit_code == 1
 
 
 def test_an_offline_sweep_writes_one_wandb_run_per_run_dir(tmp_path):

@@ -1,0 +1,186 @@
+"""Report figures (matplotlib Agg canvas, no pyplot state), each written as PNG and SVG side by side.
+
+Every panel is at least ``PANEL_WIDTH`` x ``PANEL_HEIGHT`` inches at ``DPI`` (825 x 570 px); the
+figure grows for long variant names and for legends, which sit below the axes, never over the data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rlkit.analysis import stats
+
+DPI = 150
+PANEL_WIDTH = 5.5  # inches, one panel with its tick labels
+PANEL_HEIGHT = 3.8
+LEGEND_ROW = 0.28  # inches per legend row
+CHAR_WIDTH = 0.07  # inches per character of a small-font label (DejaVu Sans), to size legends and tick labels
+MAX_COLUMNS = 3  # panels per row for one panel per task
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a suite or task name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "suite"
+
+
+def colors(variants: Sequence[str]) -> dict[str, Any]:
+    """One tab10 colour per variant, by sorted name (stable across plots of a report)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {v: cmap(i % 10) for i, v in enumerate(sorted(variants))}
+
+
+def _count(counts: set[int], noun: str) -> str:
+    """``"3 runs"``, ``"1 run"``, ``"2-5 runs"`` for a set of counts."""
+    low, high = min(counts), max(counts)
+    return f"{low} {noun}" if high == low == 1 else f"{low}{'' if high == low else f'-{high}'} {noun}s"
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _legend_layout(labels: Sequence[str], width: float) -> tuple[int, float]:
+    """(columns, height in inches) of a legend of ``labels`` below axes ``width`` inches wide."""
+    entry = 0.6 + CHAR_WIDTH * max(len(label) for label in labels)  # handle + text
+    ncols = max(1, min(len(labels), int(width // entry)))
+    return ncols, 0.2 + LEGEND_ROW * math.ceil(len(labels) / ncols)
+
+
+def _legend_below(fig: Any, handles: Sequence[Any], labels: Sequence[str], ncols: int) -> None:
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small", frameon=False)
+
+
+def save(fig: Any, png: Path) -> list[Path]:
+    """Write ``fig`` to ``png`` and to the same name with ``.svg`` (no timestamps: same figure, same files)."""
+    from matplotlib import rc_context
+
+    svg = png.with_suffix(".svg")
+    fig.savefig(png, format="png", metadata={"Software": None})
+    with rc_context({"svg.hashsalt": "rlkit", "svg.fonttype": "none"}):
+        fig.savefig(svg, format="svg", metadata={"Date": None})
+    return [png, svg]
+
+
+def learning_curves_figure(curves: dict[str, dict[str, Any]], palette: dict[str, Any], *, confidence: float) -> Any:
+    """One panel per task: mean eval return vs agent steps with a CI band per variant; one legend below."""
+    from matplotlib.ticker import EngFormatter
+
+    tasks = sorted(curves)
+    ncols = min(MAX_COLUMNS, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    runs: dict[str, set[int]] = {}
+    for per_variant in curves.values():
+        for variant, c in per_variant.items():
+            runs.setdefault(variant, set()).add(c["runs"])
+    labels = {v: f"{v} ({_count(n, 'run')})" for v, n in sorted(runs.items())}
+    legend_cols, legend_height = _legend_layout(list(labels.values()), ncols * PANEL_WIDTH)
+    fig = _figure(ncols * PANEL_WIDTH, nrows * PANEL_HEIGHT + 0.4 + legend_height)
+    handles = {}
+    for i, task in enumerate(tasks):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for variant, c in sorted(curves[task].items()):
+            (handles[variant],) = ax.plot(c["steps"], c["mean"], color=palette[variant])
+            ax.fill_between(c["steps"], c["lower"], c["upper"], color=palette[variant], alpha=0.2, linewidth=0)
+        ax.set_title(task)
+        ax.xaxis.set_major_formatter(EngFormatter())
+        ax.set_xlabel("agent steps")
+        ax.set_ylabel("mean eval return")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"Mean evaluation return over runs, {100 * confidence:.0f}% bootstrap CI", fontsize="medium")
+    _legend_below(fig, [handles[v] for v in labels], list(labels.values()), legend_cols)
+    return fig
+
+
+def intervals_figure(
+    rows: dict[str, dict[str, dict[str, float]]], metrics: Sequence[str], palette: dict[str, Any], *,
+    titles: dict[str, str], xlabel: str, suptitle: str, reference: float | None = None,
+) -> Any:
+    """One panel per metric (two per row): a horizontal CI bar and point estimate per variant (``rows[variant][metric]``)."""
+    variants = sorted(rows)
+    ncols = min(2, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    label_width = CHAR_WIDTH * max(len(v) for v in variants)
+    panel_height = max(PANEL_HEIGHT, 1.2 + 0.35 * len(variants))
+    fig = _figure(ncols * PANEL_WIDTH + label_width, nrows * panel_height + 0.4)
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for y, variant in enumerate(variants):
+            est = rows[variant][metric]
+            ax.barh(y, est["upper"] - est["lower"], left=est["lower"], height=0.6, color=palette[variant], alpha=0.6)
+            ax.plot([est["point"]] * 2, [y - 0.3, y + 0.3], color="black", linewidth=1.5)
+        if reference is not None:
+            ax.axvline(reference, color="gray", linestyle="--", linewidth=1)
+        ax.set_yticks(range(len(variants)), variants if i % ncols == 0 else [""] * len(variants))
+        ax.set_ylim(len(variants) - 0.5, -0.5)  # first variant on top
+        ax.use_sticky_edges = False  # keep a margin around bars that touch the data limits
+        ax.margins(x=0.05)
+        ax.set_title(titles.get(metric, metric))
+        ax.set_xlabel(xlabel)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(suptitle, fontsize="medium")
+    return fig
+
+
+def profiles_figure(profile: dict[str, Any], palette: dict[str, Any], *, xlabel: str, title: str) -> Any:
+    """Performance profiles: fraction of runs with score > tau, with bootstrap bands; legend below."""
+    variants = sorted(profile["variants"])
+    legend_cols, legend_height = _legend_layout(variants, PANEL_WIDTH)
+    fig = _figure(PANEL_WIDTH, PANEL_HEIGHT + 0.4 + legend_height)
+    ax = fig.add_subplot()
+    taus = profile["taus"]
+    handles = []
+    for variant in variants:
+        p = profile["variants"][variant]
+        handles += ax.plot(taus, p["profile"], color=palette[variant])
+        ax.fill_between(taus, p["lower"], p["upper"], color=palette[variant], alpha=0.2, linewidth=0)
+    ax.set_xlabel(f"{xlabel} threshold $\\tau$")
+    ax.set_ylabel(r"fraction of runs with score > $\tau$")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    _legend_below(fig, handles, variants, legend_cols)
+    return fig
+
+
+def write_plots(out: Path, suites: dict[str, dict[str, Any]], curves: dict[str, dict[str, Any]], *,
+                variants: Sequence[str], baseline: str, confidence: float) -> dict[str, str]:
+    """Write the report's figures into ``out``; returns ``{what: PNG file name}`` (each PNG has its SVG)."""
+    palette = colors(variants)
+    conf = f"{100 * confidence:.0f}%"
+    files: dict[str, str] = {}
+
+    def write(key: str, fig: Any, name: str) -> None:
+        files[key] = save(fig, out / name)[0].name
+
+    if curves:
+        write("learning_curves", learning_curves_figure(curves, palette, confidence=confidence), "learning_curves.png")
+    for name, suite in suites.items():
+        if not suite["aggregates"]:
+            continue
+        xlabel = "human-normalised score (0 random, 1 human)" if suite["kind"] == "hns" else "eval return"
+        runs = _count(set(suite["runs_per_task"].values()), "run")
+        write(f"aggregates/{name}", intervals_figure(
+            suite["aggregates"], list(next(iter(suite["aggregates"].values()))), palette, titles=stats.AGGREGATES,
+            xlabel=xlabel, suptitle=f"{name}: aggregate scores over {_count({len(suite['tasks'])}, 'task')}, {runs} "
+            f"per task, {conf} stratified-bootstrap CIs"), f"aggregates_{slug(name)}.png")
+        write(f"performance_profile/{name}", profiles_figure(
+            suite["performance_profile"], palette, xlabel=xlabel, title=f"{name}: performance profile, {conf} bands"),
+            f"performance_profile_{slug(name)}.png")
+        if suite["probability_of_improvement"]:
+            write(f"probability_of_improvement/{name}", intervals_figure(
+                {v: {"poi": e} for v, e in suite["probability_of_improvement"].items()}, ["poi"], palette,
+                titles={"poi": f"P(variant > {baseline})"}, xlabel="probability of improvement", reference=0.5,
+                suptitle=f"{name}: probability of improvement over {baseline}, {conf} CIs"),
+                f"probability_of_improvement_{slug(name)}.png")
+    return files
