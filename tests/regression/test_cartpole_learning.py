@@ -39,8 +39,15 @@ def test_agent_solves_cartpole_three_seeds(tmp_path, agent, seed):
     _solve(tmp_path, agent, seed)
 
 
+NOISY_UNSOLVED = pytest.mark.xfail(
+    strict=True,
+    reason="NoisyNet-DQN with the CartPole tuning does not solve seeds 0-2 within 50K steps (best 10-episode "
+           "means 331, 162, 418; README results). A pass means the tuning or the agent changed: update the README.")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("agent", ["double_dqn", "dueling", "prioritized", "c51", "noisy", "der"])
+@pytest.mark.parametrize("agent", ["double_dqn", "dueling", "prioritized", "c51",
+                                   pytest.param("noisy", marks=NOISY_UNSOLVED), "der"])
 def test_every_preset_solves_cartpole(tmp_path, agent):
     _solve(tmp_path, agent, 0)
