@@ -33,6 +33,7 @@ COMPONENT_PATHS: dict[str, str] = {
     "loss": "loss",
     "replay.storage": "replay/storage",
     "replay.sampler": "replay/sampler",
+    "augmentation": "augmentation",
     "optim": "optim",
     "agent": "agent",
 }

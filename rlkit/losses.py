@@ -141,8 +141,16 @@ class CategoricalLoss:
     """Distributional (C51) loss (Bellemare et al. 2017): cross-entropy between the projected
     target distribution of the chosen next action and the online distribution of the taken action.
 
-    ``loss = mean_b(w_b * CE_b)``; priorities ``CE_b`` (as Dopamine's Rainbow does).
+    ``loss = mean_b(w_b * CE_b)``. PER priorities (``priority``): ``kl``, the KL divergence
+    ``CE_b - H(target_b)`` that Rainbow prioritises by (Hessel et al. 2018, Sec. 3), or
+    ``cross_entropy``, ``CE_b`` itself, as Dopamine's Rainbow does. Both give the same gradient;
+    they differ by the target distribution's entropy, which is not zero for a spread target.
     """
+
+    def __init__(self, *, priority: Literal["kl", "cross_entropy"] = "cross_entropy") -> None:  # config: c51.priority
+        if priority not in ("kl", "cross_entropy"):
+            raise ValueError(f"loss 'categorical' priority must be 'kl' or 'cross_entropy', got {priority!r}")
+        self.priority = priority
 
     def __call__(
         self,
@@ -186,4 +194,8 @@ class CategoricalLoss:
             q_taken = (log_probs.exp() * support).sum(dim=-1)  # [B]
             values = torch.stack([loss.detach(), q_taken.mean()]).tolist()
         metrics = {"losses/td_loss": values[0], "losses/q_values": values[1]}
-        return LossOutput(loss=loss, priorities=cross_entropy.detach(), metrics=metrics)
+        priorities = cross_entropy.detach()  # [B]
+        if self.priority == "kl":  # KL = CE - H(target), with 0 log 0 = 0; clamped against round-off below 0
+            entropy = -torch.special.xlogy(target_probs, target_probs).sum(dim=-1)  # [B]
+            priorities = (priorities - entropy).clamp_min_(0.0)
+        return LossOutput(loss=loss, priorities=priorities, metrics=metrics)

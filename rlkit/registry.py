@@ -108,6 +108,27 @@ def config_keys(group: str, name: str) -> tuple[set[str], set[str]]:
     return all_keys, required
 
 
+def without_defaults(group: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` (a component node) less the arguments set to their constructor's default value.
+
+    What a part *is* does not change when a later version adds an argument whose default keeps the
+    old behaviour, so comparisons of saved and current configs (checkpoint compatibility) use this."""
+    node = dict(cfg)
+    name = node.get("name")
+    if name not in _REGISTRY.get(group, {}):
+        return node
+    params = inspect.signature(get(group, str(name))).parameters
+    return {k: v for k, v in node.items()
+            if not (k in params and params[k].default is not params[k].empty and _equal(v, params[k].default))}
+
+
+def _equal(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default) or (isinstance(default, tuple) and list(default) == value)
+    except Exception:  # noqa: BLE001 - exotic defaults: keep the key
+        return False
+
+
 def _keyword_parameters(factory: Callable[..., Any]) -> tuple[set[str], bool]:
     sig = inspect.signature(factory)
     accepted = {

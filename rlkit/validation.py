@@ -31,10 +31,14 @@ RUNTIME_KEYS: dict[str, set[str]] = {
     "network/head": {"in_features", "num_actions", "layer"},
     "replay/storage": {"capacity", "obs_shape", "obs_dtype", "num_envs", "n_step", "gamma"},
     "replay/sampler": {"capacity", "seed"},
+    "augmentation": {"seed"},
     "optim": {"params"},
     "logger": {"run_dir", "total_steps", "run_name"},
-    "agent": {"network", "optimizer_factory", "loss", "target_rule", "exploration", "device", "num_actions", "seed"},
+    "agent": {"network", "optimizer_factory", "loss", "target_rule", "exploration", "augmentation", "device",
+              "num_actions", "seed"},
 }
+# parts newer than some saved runs: a resumed run's config.yaml without them builds the old behaviour
+OPTIONAL_COMPONENTS = frozenset({"augmentation"})
 _ABSENT = object()
 _CUDA = re.compile(r"cuda(?::(\d+))?")
 
@@ -79,6 +83,7 @@ def validate_config(cfg: DictConfig, run_dir: Path | None = None) -> list[Config
     _check_env(c)
     _check_learning(c)
     _check_knob_nodes(c)
+    _check_augmentation(c)
     _check_eval(c)
     _check_wandb(c)
     _check_device(c)
@@ -201,7 +206,7 @@ def _check_unknown_keys(c: _Checker) -> None:
 def _check_components(c: _Checker) -> None:
     """Every component node names a registered part; its keys are arguments of that part's constructor."""
     for path, group in COMPONENT_PATHS.items():
-        _check_component(c, path, group)
+        _check_component(c, path, group, required=path not in OPTIONAL_COMPONENTS)
     loggers = c.value("logger")
     if not isinstance(loggers, DictConfig):
         if loggers is not _ABSENT and loggers is not None:
@@ -219,8 +224,9 @@ def _check_components(c: _Checker) -> None:
             _check_component(c, f"logger.{entry}", "logger", ignore=("enabled",))
 
 
-def _check_component(c: _Checker, path: str, group: str, *, ignore: tuple[str, ...] = ()) -> None:
-    node = c.value(path)
+def _check_component(c: _Checker, path: str, group: str, *, ignore: tuple[str, ...] = (),
+                     required: bool = True) -> None:
+    node = c.value(path, required=required)
     if node is _ABSENT:
         return
     valid = registry.names(group)
@@ -266,16 +272,20 @@ def _check_env(c: _Checker) -> None:
     name = c.value("env.name")
     c.at_least("env.num_envs", 1, fix="set env.num_envs=1 or more")
     c.at_least("env.frame_skip", 1, fix="set env.frame_skip=1 or more (4 for Atari)")
+    if name in ("gym", "minatar"):
+        c.at_least("env.max_episode_steps", 1, nullable=True, fix="set env.max_episode_steps=null (the env's own cap)")
     if name == "gym":
         _check_gym_id(c)
-        c.at_least("env.max_episode_steps", 1, nullable=True, fix="set env.max_episode_steps=null (the env's own cap)")
-    if name != "atari":
+    if name == "minatar":
+        _check_minatar_game(c)
+    if name == "atari":
+        _check_atari_game(c)
+        for key, low in (("stack", 1), ("screen_size", 1), ("noop_max", 0), ("max_episode_frames", 1),
+                         ("eval_num_envs", 1)):
+            c.at_least(f"env.{key}", low, fix=f"set env.{key} to {low} or more (see conf/env/atari.yaml)")
+        c.at_least("env.num_threads", 1, nullable=True, fix="set env.num_threads=null (one per env, up to the cores)")
+    if name not in ("atari", "minatar"):
         return
-    _check_atari_game(c)
-    for key, low in (("stack", 1), ("screen_size", 1), ("noop_max", 0), ("max_episode_frames", 1),
-                     ("eval_num_envs", 1)):
-        c.at_least(f"env.{key}", low, fix=f"set env.{key} to {low} or more (see conf/env/atari.yaml)")
-    c.at_least("env.num_threads", 1, nullable=True, fix="set env.num_threads=null (one per env, up to the cores)")
     c.in_unit_interval("env.sticky_action_prob", "the sticky-action (repeat) probability")
     clip = c.number("env.reward_clip", integer=False, nullable=True, fix="set env.reward_clip=1.0, or null")
     if clip is not None and not clip > 0:
@@ -306,6 +316,34 @@ def _check_gym_id(c: _Checker) -> None:
         close = difflib.get_close_matches(lookup, list(gym.registry), n=3, cutoff=0.6)
         hint = f"closest registered ids: {', '.join(close)}" if close else "see gymnasium.pprint_registry()"
         c.add("env.id", f"gymnasium has no env {env_id!r} ({_one_line(err)})", f"use a registered id; {hint}")
+
+
+def _check_minatar_game(c: _Checker) -> None:
+    """``env.game`` is one of MinAtar's five games (closest names otherwise); ``env.id`` names it; no frame skip."""
+    import importlib.util
+
+    from rlkit.envs.minatar import GAMES, INSTALL_HINT, resolve_game
+    from rlkit.utils.atari_games import close_games, squash
+
+    if importlib.util.find_spec("minatar") is None:
+        c.add("env.name", "env=minatar needs the minatar package, which is not installed", INSTALL_HINT)
+    frame_skip = c.value("env.frame_skip")
+    if frame_skip is not _ABSENT and frame_skip != 1:
+        c.add("env.frame_skip", f"must be 1 for MinAtar (a game step is an agent step), got {frame_skip!r}",
+              "set env.frame_skip=1")
+    game = c.value("env.game")
+    try:
+        canonical = resolve_game(str(game)) if game is not _ABSENT else None
+    except ValueError:
+        close = close_games(str(game), GAMES)
+        fix = f"set env.game={close[0]}" if close else f"use one of {', '.join(GAMES)}"
+        c.add("env.game", f"MinAtar has no game {game!r}; closest: {', '.join(close) or '(none)'}; games: "
+              f"{', '.join(GAMES)}", fix)
+        return
+    env_id = c.value("env.id", required=False)
+    if canonical is not None and isinstance(env_id, str) and not squash(env_id).endswith(squash(canonical)):
+        c.add("env.id", f"{env_id!r} names another game than env.game={game!r}",
+              "leave env.id=minatar_${env.game} (the default), or name the same game")
 
 
 def _check_atari_game(c: _Checker) -> None:
@@ -448,6 +486,34 @@ def _check_distributional_head(c: _Checker) -> None:
     elif loss_name == "td" and distributional is True:
         c.add("loss.name", f"loss 'td' needs a scalar head, got the distributional network.head.name={head_name!r}",
               "use loss=categorical with this head, or network/head=q or dueling")
+
+
+def _check_augmentation(c: _Checker) -> None:
+    """``random_shift`` (DrQ, Kostrikov et al. 2020) shifts images: observations must be [C, H, W]."""
+    if c.value("augmentation.name", required=False) != "random_shift":
+        return
+    c.at_least("augmentation.pad", 0, required=False, fix="set augmentation.pad=4 (pixels; DrQ's value)")
+    shape = _gym_obs_shape(c) if c.value("env.name", required=False) == "gym" else None  # atari: [stack, H, W]
+    if shape is not None and len(shape) != 3:
+        c.add("augmentation.name", f"random_shift shifts images [C, H, W], but {c.value('env.id')} observes "
+              f"vectors of shape {list(shape)}", "use augmentation=none with this env, or an image env (env=atari)")
+
+
+def _gym_obs_shape(c: _Checker) -> tuple[int, ...] | None:
+    """The observation shape of gymnasium env ``env.id`` (made and closed at once); None if it cannot be made."""
+    import gymnasium as gym
+
+    env_id, kwargs = c.value("env.id", required=False), c.value("env.kwargs", required=False)
+    if not isinstance(env_id, str):
+        return None
+    try:
+        env = gym.make(env_id, **(OmegaConf.to_container(kwargs) if isinstance(kwargs, DictConfig) else {}))
+    except Exception:  # noqa: BLE001 - a bad id or kwargs is reported by _check_gym_id or at build time
+        return None
+    try:
+        return tuple(env.observation_space.shape or ())
+    finally:
+        env.close()
 
 
 def _check_eval(c: _Checker) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.augmentation import Augmentation, NoAugmentation
 from rlkit.networks.layers import NoisyLinear
 from rlkit.networks.model import QNetwork
 from rlkit.registry import register
@@ -63,6 +64,7 @@ class DQNAgent:
         tau: float = 1.0,
         max_grad_norm: float | None = 10.0,
         noise: dict[str, bool] | None = None,
+        augmentation: Augmentation | None = None,
     ) -> None:
         if not 0.0 < tau <= 1.0:
             raise ValueError(f"agent.tau must be in (0, 1] (1 = hard target update), got {tau}")
@@ -83,6 +85,7 @@ class DQNAgent:
         self.tau = tau
         self.max_grad_norm = max_grad_norm
         self.noise = NoiseSettings(**(noise or {}))
+        self.augmentation: Augmentation = augmentation if augmentation is not None else NoAugmentation()
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
         self.updates = 0
@@ -169,7 +172,12 @@ class DQNAgent:
 
     # ---------------------------------------------------------------------------- learning
     def update(self, batch: Batch) -> LossOutput:
-        """One gradient step on ``batch``; returns the loss value with PER priorities and metrics."""
+        """One gradient step on ``batch``; returns the loss value with PER priorities and metrics.
+
+        The batch's observations pass through the augmentation first (DrQ, Kostrikov et al. 2020:
+        ``obs`` and ``next_obs``); actions, rewards, discounts, IS weights and indices are untouched.
+        """
+        batch = self.augmentation(batch)
         self.online.train()
         if self.noise.resample_on_update:
             self.online.reset_noise()
@@ -223,6 +231,7 @@ class DQNAgent:
             "updates": self.updates,
             "last_target_sync_step": self.last_target_sync_step,
             "noise": asdict(self.noise),
+            "augmentation": self.augmentation.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -232,3 +241,5 @@ class DQNAgent:
         self.rng.bit_generator.state = state["rng"]
         self.updates = int(state["updates"])
         self.last_target_sync_step = int(state["last_target_sync_step"])
+        if "augmentation" in state:  # checkpoints written before augmentations existed hold none
+            self.augmentation.load_state_dict(state["augmentation"])

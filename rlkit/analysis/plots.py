@@ -6,6 +6,7 @@ figure grows for long variant names and for legends, which sit below the axes, n
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ PANEL_HEIGHT = 3.8
 LEGEND_ROW = 0.28  # inches per legend row
 CHAR_WIDTH = 0.07  # inches per character of a small-font label (DejaVu Sans), to size legends and tick labels
 MAX_COLUMNS = 3  # panels per row for one panel per task
+CENTRAL_WHISKERS = (5.0, 95.0)  # box-plot whiskers of a published distribution: its central 90%
 
 
 def slug(name: str) -> str:
@@ -150,6 +152,76 @@ def profiles_figure(profile: dict[str, Any], palette: dict[str, Any], *, xlabel:
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
     _legend_below(fig, handles, variants, legend_cols)
+    return fig
+
+
+def _reference_panel(ax: Any, game: dict[str, Any], variants: Sequence[str], palette: dict[str, Any],
+                     markers: dict[str, str]) -> None:
+    """One game of :func:`reference_figure`: published on row 0, one row per variant below."""
+    if "published_runs" in game:  # matplotlib >= 3.10 spells vert=False orientation="horizontal"
+        new_api = "orientation" in inspect.signature(ax.boxplot).parameters
+        horizontal = {"orientation": "horizontal"} if new_api else {"vert": False}
+        ax.boxplot([game["published_runs"]], positions=[0], **horizontal, whis=CENTRAL_WHISKERS, widths=0.6,
+                   patch_artist=True, boxprops={"facecolor": "lightgray", "edgecolor": "gray"},
+                   medianprops={"color": "black"}, flierprops={"marker": ".", "markersize": 3, "alpha": 0.5})
+    means = game.get("published_means", {})
+    for label, value in means.items():
+        ax.plot([value], [0], linestyle="", marker=markers[label], color="black", markersize=7)
+    if means:
+        ax.axvspan(min(means.values()), max(means.values()), color="gray", alpha=0.15, linewidth=0)
+    for row, variant in enumerate(variants, start=1):
+        if variant in game.get("rlkit_bands", {}):
+            mean, half = game["rlkit_bands"][variant]
+            ax.errorbar([mean], [row], xerr=[half], fmt="|", color="black", markersize=14, capsize=4)
+        scores = game["rlkit"].get(variant, [])
+        jitter = [row + 0.25 * (k / max(len(scores) - 1, 1) - 0.5) for k in range(len(scores))]
+        ax.plot(scores, jitter, linestyle="", marker="o", color=palette[variant], alpha=0.8, markersize=5)
+
+
+def reference_figure(games: Sequence[dict[str, Any]], palette: dict[str, Any], *, reference: str,
+                     metric: str = "final", band_label: str = "rlkit mean with error bar") -> Any:
+    """One panel per game on its raw score: the published runs as a box (quartiles, median, whiskers at the 5th
+    and 95th percentiles, runs beyond as dots) or the published means as markers, on the top row; each rlkit
+    variant's runs as points on a row of its own (jittered by run). Panels are PANEL_WIDTH wide and half a panel
+    high (a few rows each); one legend below.
+
+    ``games``: ``{"game", "rlkit": {variant: [scores]}}`` plus ``"published_runs": [scores]``, or
+    ``"published_means": {label: score}`` (drawn with the span between them shaded) and optionally
+    ``"rlkit_bands": {variant: (mean, half width)}`` (drawn as the variant's mean with an error bar).
+    """
+    from matplotlib.lines import Line2D
+
+    variants = sorted({v for g in games for v in g["rlkit"]})
+    ncols = min(MAX_COLUMNS, len(games))
+    nrows = math.ceil(len(games) / ncols)
+    panel_height = max(PANEL_HEIGHT / 2, 1.0 + 0.4 * (1 + len(variants)))
+    counts = {v: {len(g["rlkit"][v]) for g in games if v in g["rlkit"]} for v in variants}
+    labels = [f"rlkit {v} ({_count(counts[v], 'run')} per game)" for v in variants]
+    handles = [Line2D([], [], linestyle="", marker="o", color=palette[v], alpha=0.8) for v in variants]
+    markers = {label: marker for g in games for label, marker in zip(g.get("published_means", {}), "Ds^v")}
+    handles += [Line2D([], [], linestyle="", marker=m, color="black") for m in markers.values()]
+    labels += [f"published: {label}" for label in markers]
+    if any("rlkit_bands" in g for g in games):
+        handles.append(Line2D([], [], linestyle="", marker="|", color="black", markersize=12))
+        labels.append(band_label)
+    if any("published_runs" in g for g in games):
+        handles.append(Line2D([], [], color="gray", linewidth=6, alpha=0.5))
+        low, high = CENTRAL_WHISKERS
+        labels.append(f"published: {reference} runs (box: quartiles, whiskers: {low:g}th-{high:g}th percentile)")
+    legend_cols, legend_height = _legend_layout(labels, ncols * PANEL_WIDTH)
+    fig = _figure(ncols * PANEL_WIDTH, nrows * panel_height + 0.4 + legend_height)
+    for i, game in enumerate(games):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        _reference_panel(ax, game, variants, palette, markers)
+        ax.set_yticks(range(1 + len(variants)), [reference] + [""] * len(variants))
+        ax.set_ylim(len(variants) + 0.6, -0.6)  # published on top
+        ax.use_sticky_edges = False
+        ax.margins(x=0.05)
+        ax.set_title(game["game"], fontsize="medium")
+        ax.set_xlabel(f"{metric} eval return (raw score)", fontsize="small")
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(f"rlkit runs against {reference}, Atari 100k, per game", fontsize="medium")
+    _legend_below(fig, handles, labels, legend_cols)
     return fig
 
 

@@ -51,6 +51,7 @@ class ReportOptions:
     metric: ScoreMetric = "final"
     confidence: float = stats.DEFAULT_CONFIDENCE
     return_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # task or ALL_TASKS -> (lo, hi)
+    references: Sequence[str] = ()  # published Atari-100k results to compare with (rlkit.analysis.reference)
 
     def check(self) -> None:
         """Raise :class:`RunsError` naming the flag when a value is out of range."""
@@ -65,6 +66,10 @@ class ReportOptions:
         for task, (lo, hi) in self.return_ranges.items():
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise RunsError(f"--return-range {task}={lo},{hi}: needs finite LO < HI")
+        if self.references:
+            from rlkit.analysis.reference import parse_references
+
+            parse_references(self.references)  # ReferenceError (a RunsError) lists the valid names
 
 
 def parse_return_range(text: str) -> tuple[str, tuple[float, float]]:
@@ -313,6 +318,12 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str, options: Repo
     ranges = return_ranges(runs, options.return_ranges)
     curves = learning_curves(runs, options, ranges)
     files = write_plots(out, suites, curves, variants=variants, baseline=baseline, confidence=options.confidence)
+    comparison = None
+    if options.references:  # published Atari-100k results (imported here: the module builds on this one)
+        from rlkit.analysis import reference
+
+        comparison = reference.compare(runs, options)
+        files.update(reference.write_outputs(out, comparison, options, variants))
     few = [{"task": r["task"], "variant": r["variant"], "runs": r["n_seeds"]} for r in scores if r["n_seeds"] < MIN_RUNS]
     if few:
         _log.warning("%d task/variant group(s) have fewer than %d runs: their intervals are unreliable", len(few),
@@ -330,6 +341,7 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str, options: Repo
         "sweep_overrides": sweep_overrides(paths), "skipped_runs": loaded.skipped,
         "few_runs": {"min_runs": MIN_RUNS, "groups": few}, "return_ranges": ranges,
         "runs": run_rows, "scores": scores, "suites": suites, "learning_curves": curves, "files": files,
+        "reference": comparison,
     }
     _write_tables(out, report)
     atomic_write_json(out / "report.json", report)
@@ -457,7 +469,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- {task}: {bounds} ({info['source']})"
                          + (f"; **warning**: fewer than {least} runs: {', '.join(few)}" if few else ""))
         lines += ["", _image("learning curves", "learning_curves.png"), ""]
+    if report.get("reference"):
+        from rlkit.analysis.reference import markdown
+
+        lines += markdown(report["reference"], report["files"])
     lines += ["## Files", "", ("`scores.csv` (per task and variant), `runs.csv` (per run), `aggregates.csv`, "
-              "`probability_of_improvement.csv`, `report.json` (every number, including profiles and curves); "
-              "every plot as PNG and SVG."), ""]
+              "`probability_of_improvement.csv`, "
+              + ("`reference_games.csv`, `reference_aggregates.csv` (published reference), "
+                 if report.get("reference") else "")
+              + "`report.json` (every number, including profiles and curves); every plot as PNG and SVG."), ""]
     return "\n".join(lines)

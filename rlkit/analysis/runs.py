@@ -7,7 +7,8 @@ directory tree works, since runs are found by walking for directories that hold 
 Hidden directories (Hydra's ``.hydra/``) are not searched; a directory with ``config.yaml`` but no
 ``summary.json`` is an unfinished run and is skipped with a warning.
 
-**Task**: the Atari game (``env.game``, normalised to ale-py's id) for Atari runs, else ``env.id``.
+**Task**: the Atari game (``env.game``, normalised to ale-py's id) for Atari runs (``env.name: atari``),
+else ``env.id`` (MinAtar: ``minatar_<game>``, never scored against Atari's human references).
 
 **Differing keys** of some runs: the flattened config keys whose values differ between those runs
 *of the same task* (so that env and per-env tuning keys do not count), leaving out how a run was
@@ -208,8 +209,9 @@ def load_run(path: Path | str) -> Run:
     seed = config.get("seed", summary.get("seed"))
     if not isinstance(seed, int):
         raise RunsError(f"{path}: 'seed' must be an integer in {CONFIG_FILE} or {SUMMARY_FILE}, got {seed!r}")
-    game = _atari57_game(env.get("game")) if env.get("game") is not None else None
-    task = game if game is not None else str(env.get("game") or env_id)
+    atari = env.get("name", "atari") == "atari"  # MinAtar's games share Atari's names: only Atari runs get HNS
+    game = _atari57_game(env.get("game")) if atari and env.get("game") is not None else None
+    task = game if game is not None else str((atari and env.get("game")) or env_id)
     run = Run(
         path=path,
         config=config,

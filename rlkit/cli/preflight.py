@@ -27,9 +27,11 @@ from omegaconf import DictConfig, open_dict
 from rlkit.config import CONFIG_MODULE
 
 PROGRAM = "rlkit-train"
-# flags after which Hydra does not train (help, config printing, ...) or reads configs from elsewhere
-_PASS_THROUGH_FLAGS = ("help", "hydra_help", "version", "cfg", "info", "shell_completion", "config_path",
-                       "config_name", "config_dir", "experimental_rerun")
+# flags after which Hydra does not train (help, ...) or reads configs from elsewhere: argv goes as it is
+_PASS_THROUGH_FLAGS = ("help", "hydra_help", "version", "shell_completion", "config_path", "config_name",
+                       "config_dir", "experimental_rerun")
+# flags that print a config without training: keys the YAML leaves out get their "++", nothing is validated
+_PRINT_FLAGS = ("cfg", "info")
 HYDRA_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
 
 
@@ -55,13 +57,14 @@ def preflight(argv: Sequence[str]) -> list[str]:
     if any(getattr(args, flag, None) for flag in _PASS_THROUGH_FLAGS):
         return argv
     multirun = bool(args.multirun)
+    printing = any(getattr(args, flag, None) for flag in _PRINT_FLAGS)
     with _hydra():
         jobs = _sweep_jobs(list(args.overrides)) if multirun else [list(args.overrides)]
         missing = _keys_missing_from_yaml(jobs)
         extra: list[str] = []
-        for job in jobs:
+        for job in [] if printing else jobs:
             extra = _check_job([_plus(o, missing) for o in job], multirun=multirun)
-        if multirun:
+        if multirun and not printing:
             extra = _sweep_subdir(list(args.overrides))
     out, pending = [], list(args.overrides)
     for arg in argv:  # rewrite the overrides in place; flags stay where they were

@@ -20,6 +20,15 @@ def _return_range(text: str) -> tuple[str, tuple[float, float]]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _references(text: str) -> tuple[str, ...]:
+    from rlkit.analysis.reference import parse_references
+
+    try:
+        return parse_references([text])
+    except RunsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlkit-report",
@@ -41,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="possible return range that learning curves are clipped to, for every task or for TASK "
                         "(repeatable; default: derived for CartPole, Acrobot and MountainCar, else no clipping); "
                         "write a negative LO as --return-range=-500,0")
+    parser.add_argument("--reference", type=_references, action="append", default=[], metavar="NAME[,NAME...]",
+                        help="compare the Atari-100k runs with published results: drq_eps, spr (100 runs per game, "
+                        "Agarwal et al. 2021), der (DER per-game means); repeatable or comma-separated")
     return parser
 
 
@@ -53,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out if args.out is not None else args.paths[0] / "report"
     options = ReportOptions(baseline=args.baseline, reps=args.reps, seed=args.seed,
                             gap_threshold=args.gap_threshold, metric=args.metric,
-                            return_ranges=dict(args.return_range))
+                            return_ranges=dict(args.return_range),
+                            references=tuple(dict.fromkeys(name for names in args.reference for name in names)))
     try:
         report = write_report(args.paths, out, options)
     except RunsError as exc:

@@ -3,9 +3,12 @@
 Supported: ``gymnasium.vector.SyncVectorEnv`` over pure-Python envs such as the classic-control
 tasks. Each sub-env's wrapper chain is walked and every plain attribute (numbers, strings, bools,
 None, numeric arrays and tuples of them) is recorded, with the state of ``np_random``; restoring
-sets them back. Envs whose simulator lives elsewhere (ale-py's C++ ``AtariVectorEnv``,
-``AsyncVectorEnv`` workers) cannot be captured: :func:`vector_env_state` returns None and a resumed
-run starts new episodes there (see :mod:`rlkit.training.loop`).
+sets them back. An unwrapped env whose simulator lives in other Python objects (MinAtar's game and
+its ``RandomState``) may also expose ``state_dict()`` (plain values, lists, dicts, arrays) and
+``load_state_dict(state)``: that state is saved and restored too. Envs whose simulator lives
+elsewhere (ale-py's C++ ``AtariVectorEnv``, ``AsyncVectorEnv`` workers) cannot be captured:
+:func:`vector_env_state` returns None and a resumed run starts new episodes there (see
+:mod:`rlkit.training.loop`).
 """
 
 from __future__ import annotations
@@ -54,13 +57,15 @@ def vector_env_state(envs: gym.vector.VectorEnv) -> dict[str, Any] | None:
     for env in base.envs:
         chain = _chain(env)
         rng = env.unwrapped.np_random
-        snapshot["envs"].append(
-            {
-                "types": [type(layer).__name__ for layer in chain],
-                "layers": [_snapshot(layer) for layer in chain],
-                "np_random": rng.bit_generator.state,
-            }
-        )
+        entry = {
+            "types": [type(layer).__name__ for layer in chain],
+            "layers": [_snapshot(layer) for layer in chain],
+            "np_random": rng.bit_generator.state,
+        }
+        own = getattr(env.unwrapped, "state_dict", None)
+        if callable(own):
+            entry["own"] = own()
+        snapshot["envs"].append(entry)
     return snapshot
 
 
@@ -80,3 +85,5 @@ def load_vector_env_state(envs: gym.vector.VectorEnv, snapshot: dict[str, Any]) 
             for name, value in attrs.items():
                 setattr(layer, name, np.array(value) if isinstance(value, np.ndarray) else value)
         env.unwrapped.np_random.bit_generator.state = saved["np_random"]
+        if saved.get("own") is not None:
+            env.unwrapped.load_state_dict(saved["own"])

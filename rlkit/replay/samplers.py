@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from rlkit.registry import register
+from rlkit.replay.min_tree import MinTree
 from rlkit.replay.sum_tree import SumTree
 
 
@@ -105,8 +106,11 @@ class PrioritizedSampler:
 
     Stored priority ``p_i = (|delta_i| + eps)^alpha``; ``P(i) = p_i / sum_k p_k``. A batch of B is
     drawn stratified: ``[0, total)`` is cut into B equal segments with one uniform draw in each.
-    Importance weights ``w_i = (N * P(i))^(-beta) / max_j w_j`` (max over the batch) correct the
-    bias, with ``beta`` annealed linearly from ``beta_start`` to ``beta_end`` over training.
+    Importance weights ``w_i = (N * P(i))^(-beta) / max_j w_j`` correct the bias, with ``beta``
+    annealed linearly from ``beta_start`` to ``beta_end`` over training. ``weight_norm`` says over
+    what the max runs: ``buffer_max``, every slot that can be drawn (Schaul et al. 2016, Algorithm 1;
+    the largest weight is the least likely slot's, kept by a :class:`MinTree`), or ``batch_max``,
+    the sampled batch (Dopamine), which makes the weights of one batch larger than they would be.
     New slots get the largest priority seen so far (1.0 before any update).
     """
 
@@ -119,8 +123,12 @@ class PrioritizedSampler:
         beta_start: float = 0.4,
         beta_end: float = 1.0,
         eps: float = 1e-6,
+        weight_norm: Literal["buffer_max", "batch_max"] = "batch_max",  # config default: per.weight_norm
     ) -> None:
         self.capacity = _check_capacity(capacity)
+        if weight_norm not in ("buffer_max", "batch_max"):
+            raise ValueError(f"weight_norm must be 'buffer_max' or 'batch_max', got {weight_norm!r}")
+        self.weight_norm = weight_norm
         if not alpha >= 0.0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
@@ -134,6 +142,7 @@ class PrioritizedSampler:
         self.eps = float(eps)
         self._rng = np.random.default_rng(seed)
         self._tree = SumTree(self.capacity)
+        self._min_tree = MinTree(self.capacity) if weight_norm == "buffer_max" else None
         self._max_priority = 1.0  # in stored units, (|delta| + eps)^alpha
         self._progress = 0.0
 
@@ -161,12 +170,17 @@ class PrioritizedSampler:
     def on_add(self, indices: np.ndarray) -> None:
         """(Re)written slots start at the maximal priority seen so far."""
         indices = np.asarray(indices, dtype=np.int64)
-        self._tree.update(indices, np.full(indices.shape, self._max_priority))
+        self._set(indices, np.full(indices.shape, self._max_priority))
+
+    def _set(self, indices: np.ndarray, stored: np.ndarray) -> None:
+        self._tree.update(indices, stored)
+        if self._min_tree is not None:
+            self._min_tree.update(indices, stored)
 
     def on_remove(self, indices: np.ndarray) -> None:
         """Slots that stopped being sampleable get priority 0, so they are never drawn."""
         indices = np.asarray(indices, dtype=np.int64)
-        self._tree.update(indices, np.zeros(indices.shape))
+        self._set(indices, np.zeros(indices.shape))
 
     def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Stratified proportional sample: (slots int64 [B], IS weights float32 [B])."""
@@ -184,7 +198,10 @@ class PrioritizedSampler:
             )
         probs = self._tree.get(indices) / total  # [B] P(i)
         weights = (size * probs) ** -self.beta  # [B]
-        weights /= weights.max()
+        if self._min_tree is None:
+            weights /= weights.max()
+        else:  # the largest weight in the buffer: that of its least likely slot
+            weights /= (size * self._min_tree.min / total) ** -self.beta
         return indices, weights.astype(np.float32)
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
@@ -193,7 +210,7 @@ class PrioritizedSampler:
         if priorities.size and not (np.all(np.isfinite(priorities)) and priorities.min() >= 0.0):
             raise ValueError("priorities must be finite and non-negative (got NaN/inf or < 0)")
         stored = (priorities + self.eps) ** self.alpha
-        self._tree.update(indices, stored)
+        self._set(np.asarray(indices, dtype=np.int64), stored)
         if stored.size:
             self._max_priority = max(self._max_priority, float(stored.max()))
 
@@ -217,6 +234,8 @@ class PrioritizedSampler:
                 f"alpha={self.alpha}, eps={self.eps}"
             )
         self._tree.load_state_dict(state["tree"])
+        if self._min_tree is not None:
+            self._min_tree.rebuild(self._tree.get(np.arange(self.capacity)))
         self._max_priority = float(state["max_priority"])
         self._progress = float(state["progress"])
         _restore_rng(self._rng, state["rng"])

@@ -51,7 +51,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
 
 
 def build_agent(cfg: DictConfig, env_maker: EnvMaker, device: torch.device) -> DQNAgent:
-    """The agent (networks, optimiser, loss, target rule, exploration) for ``env_maker``'s envs."""
+    """The agent (networks, optimiser, loss, target rule, exploration, augmentation) for ``env_maker``'s envs."""
     spec = env_maker.spec
     network = build_network(
         torso_cfg=cfg.network.torso,
@@ -71,6 +71,8 @@ def build_agent(cfg: DictConfig, env_maker: EnvMaker, device: torch.device) -> D
         loss=registry.build("loss", cfg.loss),
         target_rule=registry.build("target", cfg.target),
         exploration=registry.build("exploration", cfg.exploration),
+        # runs configured before the augmentation group existed (resume, rlkit-eval) have none
+        augmentation=registry.build("augmentation", cfg.get("augmentation") or {"name": "none"}, seed=int(cfg.seed)),
         device=device,
         num_actions=spec.num_actions,
         seed=int(cfg.seed),

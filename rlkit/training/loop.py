@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rlkit import registry
 from rlkit.agents.dqn import NonFiniteLossError
 from rlkit.envs.state import load_vector_env_state, vector_env_state
 from rlkit.logging import build_loggers
@@ -164,13 +165,23 @@ class Trainer:
             "obs_dtype": np.dtype(spec.obs_dtype).name,
             "num_actions": int(spec.num_actions),
             "num_envs": int(self.parts.env_maker.num_envs),
-            "network": OmegaConf.to_container(cfg.network, resolve=True),
+            "network": self._network_identity(),
             "replay.storage": OmegaConf.to_container(cfg.replay.storage, resolve=True),
             "replay.sampler": str(cfg.replay.sampler.name),
             "replay.capacity": int(cfg.replay.capacity),
             "agent.n_step": int(cfg.agent.n_step),
             "agent.gamma": float(cfg.agent.gamma),
         }
+
+    def _network_identity(self) -> dict[str, Any]:
+        """The network's config with each part's default-valued arguments left out, so a checkpoint
+        still fits after a version that adds arguments (defaulting to the old behaviour) to a part."""
+        network = OmegaConf.to_container(self.cfg.network, resolve=True)
+        assert isinstance(network, dict)
+        for part in ("torso", "head", "layer"):
+            if isinstance(network.get(part), dict):
+                network[part] = registry.without_defaults(f"network/{part}", network[part])
+        return network
 
     def state_dict(self, *, obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None) -> dict[str, Any]:
         """Everything a resumed run needs: counters, parts, RNGs, env states, logger states."""

@@ -17,15 +17,17 @@ COMPONENT_GROUPS = {
     "env": "env", "network/torso": "network/torso", "network/head": "network/head",
     "network/layer": "network/layer", "exploration": "exploration", "target": "target", "loss": "loss",
     "replay/storage": "replay/storage", "replay/sampler": "replay/sampler", "optim": "optim",
+    "augmentation": "augmentation",
 }
 # run-time values each registry group receives from the builder
 RUNTIME = {
     "env": set(), "network/torso": {"obs_shape"}, "network/head": {"in_features", "num_actions", "layer"},
     "network/layer": set(), "exploration": set(), "target": set(), "loss": set(),
     "replay/storage": {"capacity", "obs_shape", "obs_dtype", "num_envs", "n_step", "gamma"},
-    "replay/sampler": {"capacity", "seed"},
+    "replay/sampler": {"capacity", "seed"}, "augmentation": {"seed"},
     "optim": {"params"}, "logger": {"run_dir", "total_steps", "run_name"},
-    "agent": {"network", "optimizer_factory", "loss", "target_rule", "exploration", "device", "num_actions", "seed"},
+    "agent": {"network", "optimizer_factory", "loss", "target_rule", "exploration", "augmentation", "device",
+              "num_actions", "seed"},
 }
 
 
@@ -48,6 +50,8 @@ def _compatible(group: str, option: str) -> list[str]:
         extra.append("network/head=c51" if option == "categorical" else "network/head=q")
     if group == "replay/storage" and option == "frame_stack":
         pytest.skip("needs stacked image observations; built and run in tests/unit/test_frame_storage.py")
+    if group == "augmentation" and option == "random_shift":
+        extra.append("env=atari")  # image observations (validation refuses random shifts of vectors)
     if group == "network/torso" and option != "mlp":
         pytest.skip("image torsos are built in the torso tests and the Atari env tests")
     return extra

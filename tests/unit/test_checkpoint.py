@@ -274,3 +274,21 @@ def test_checkpoint_files_are_plain_formats(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path / "state.json").st_mode & 0o777 == 0o666 & ~umask  # readable like any other file
+
+
+def test_checkpoint_compatibility_ignores_arguments_at_their_defaults(tmp_path):
+    """A part that gains an argument whose default keeps the old behaviour (the dueling head's
+    torso_grad_scale, shared_hidden, init) still accepts checkpoints written before it existed."""
+    import rlkit.components  # noqa: F401
+    from rlkit import registry
+    from rlkit.training.loop import Trainer
+    from tests.helpers import QUIET, compose
+
+    head = {"name": "dueling_c51", "hidden_sizes": [128], "num_atoms": 51, "v_min": 0.0, "v_max": 100.0}
+    assert registry.without_defaults("network/head", {**head, "torso_grad_scale": 1.0}) == {
+        "name": "dueling_c51", "hidden_sizes": [128], "v_min": 0.0, "v_max": 100.0}  # num_atoms 51 is a default too
+    assert registry.without_defaults("network/head", {**head, "torso_grad_scale": 0.5})["torso_grad_scale"] == 0.5
+    old = Trainer(compose(*QUIET, "torch_threads=1"), tmp_path / "a").compat()["network"]
+    assert "torso_grad_scale" not in old["head"] and old["head"]["name"] == "dueling_c51"
+    scaled = Trainer(compose(*QUIET, "torch_threads=1", "dueling.torso_grad_scale=0.5"), tmp_path / "b").compat()
+    assert scaled["network"]["head"]["torso_grad_scale"] == 0.5

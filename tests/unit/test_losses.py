@@ -158,7 +158,7 @@ def test_td_loss_hand_computed(rule, kind: str, delta: float, loss: float, td_ab
     assert target.head.net[0].weight.grad is None
     nonzero = {tuple(ix) for ix in grad.nonzero().tolist()}
     assert nonzero == {(0, 0), (2, 1)}
-    clip = lambda x: max(-delta, min(delta, x)) if kind == "huber" else 2 * x  # noqa: E731
+    clip = lambda x: max(-delta, min(delta, x)) if kind == "huber" else 2 * x
     td = [-1.0, 2.0] if isinstance(rule, DoubleTarget) else [2.6, 2.0]
     assert grad[0, 0].item() == pytest.approx(-0.5 * clip(td[0]) / 2, rel=1e-6)
     assert grad[2, 1].item() == pytest.approx(-2.0 * clip(td[1]) / 2, rel=1e-6)
@@ -208,7 +208,7 @@ def test_categorical_loss_matches_manual_cross_entropy(rule) -> None:
         weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 0.1, 1.5]),
         indices=np.arange(6),
     )
-    out = CategoricalLoss()(online=online, target=target, batch=batch, target_rule=rule)
+    out = CategoricalLoss(priority="cross_entropy")(online=online, target=target, batch=batch, target_rule=rule)
 
     with torch.no_grad():
         support = target.support

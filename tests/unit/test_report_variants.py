@@ -136,3 +136,12 @@ def test_shared_variant_is_named_by_component_names_when_they_tell_runs_apart(tm
     _run(tmp_path / "b", "td2", delta2)
     loaded = load_runs([tmp_path / "b"])
     assert "loss.huber_delta" in loaded.grouping.keys and len({r.variant for r in loaded.runs}) == 3
+
+
+def test_minatar_runs_are_their_own_tasks_not_atari_games(tmp_path):
+    """MinAtar's games share Atari's names (breakout, seaquest, ...): they must not get Atari's human scores."""
+    config = run_config("rainbow", "CartPole-v1", 0)
+    config["env"] = {"name": "minatar", "game": "breakout", "id": "minatar_breakout", "frame_skip": 1}
+    _run(tmp_path, "minatar", config)
+    (run,) = load_runs([tmp_path]).runs
+    assert run.game is None and run.task == "minatar_breakout"

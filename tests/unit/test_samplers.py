@@ -11,12 +11,12 @@ from rlkit import registry
 from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
 
 
-def _per(capacity: int, **kwargs: float) -> PrioritizedSampler:
+def _per(capacity: int, **kwargs: float | str) -> PrioritizedSampler:
     return PrioritizedSampler(capacity=capacity, **kwargs)
 
 
 def test_importance_weights_hand_computed() -> None:
-    sampler = _per(4, alpha=0.5, beta_start=0.4, eps=0.0)
+    sampler = _per(4, alpha=0.5, beta_start=0.4, eps=0.0, weight_norm="batch_max")
     sampler.on_add(np.arange(4))
     sampler.update_priorities(np.arange(4), np.array([1.0, 4.0, 9.0, 16.0]))
     # stored p = |delta|^0.5 = [1, 2, 3, 4], total 10, P = [0.1, 0.2, 0.3, 0.4]
@@ -31,7 +31,7 @@ def test_importance_weights_hand_computed() -> None:
 
 
 def test_importance_weights_at_beta_one_are_inverse_probabilities() -> None:
-    sampler = _per(4, alpha=1.0, beta_start=1.0, eps=0.0)
+    sampler = _per(4, alpha=1.0, beta_start=1.0, eps=0.0, weight_norm="batch_max")
     sampler.on_add(np.arange(4))
     sampler.update_priorities(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]))
     indices, weights = sampler.sample(4, 4)

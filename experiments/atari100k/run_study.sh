@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The committed Atari-100k study: DER (2 seeds) and DrQ(eps) on three games, two runs at a time, one
+# torch thread each. Run dirs: experiments/atari100k/runs/<game>/<variant>/seed<N> (git-ignored);
+# running this again continues unfinished runs from their checkpoints (every 20K steps) and skips
+# finished ones. Then `collect` copies each run's small files into results/ and writes the report.
+#   bash experiments/atari100k/run_study.sh [train [der|drq_eps]]  # train (hours on a 2-core CPU)
+#   bash experiments/atari100k/run_study.sh collect                # results/ + report/ (rlkit-report --reference)
+set -euo pipefail
+cd "$(dirname "$0")"
+TRAIN="${RLKIT_TRAIN:-rlkit-train}"
+REPORT="${RLKIT_REPORT:-rlkit-report}"
+GAMES=(road_runner kung_fu_master freeway)
+JOBS=()
+ONLY="${2:-}"
+for game in "${GAMES[@]}"; do
+  [ -z "$ONLY" ] || [ "$ONLY" = der ] && for seed in 0 1; do JOBS+=("der $game $seed"); done
+  [ -z "$ONLY" ] || [ "$ONLY" = drq_eps ] && JOBS+=("drq_eps $game 0")
+done
+
+run_one() {
+  set -- $1
+  local variant=$1 game=$2 seed=$3
+  local dir="runs/$game/$variant/seed$seed"
+  mkdir -p "$dir"
+  $TRAIN "experiment=atari100k_$variant" "env.game=$game" "seed=$seed" torch_threads=1 \
+    checkpoint.every=20_000 logger.console.show_progress=false "hydra.run.dir=$dir" > "$dir/stdout.log" 2>&1 \
+    || echo "run $variant $game seed$seed exited with status $? (rerun this script to continue it)"
+}
+
+if [ "${1:-train}" = "collect" ]; then
+  for dir in runs/*/*/seed*; do
+    [ -f "$dir/summary.json" ] || { echo "unfinished: $dir"; continue; }
+    out="results/${dir#runs/}"
+    mkdir -p "$out/.hydra"
+    cp "$dir/config.yaml" "$dir/metrics.jsonl" "$dir/summary.json" "$out/"
+    cp "$dir/.hydra/overrides.yaml" "$out/.hydra/" 2>/dev/null || true
+  done
+  $REPORT results --out report --reference drq_eps --reference der
+  exit 0
+fi
+export -f run_one
+export TRAIN
+printf '%s\n' "${JOBS[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
