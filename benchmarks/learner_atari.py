@@ -30,6 +30,7 @@ from rlkit import registry
 from rlkit.config import compose_config
 from rlkit.losses import project_distribution
 from rlkit.networks.model import QNetwork
+from rlkit.networks.outputs import CategoricalValues, HeadOutput
 from rlkit.training.builder import build_agent
 from rlkit.types import Batch
 
@@ -53,7 +54,10 @@ def bare_update_fn(online: QNetwork, target: QNetwork, optimizer: torch.optim.Op
                    double: bool, noisy: bool, max_grad_norm: float | None) -> Callable[[], None]:
     """One plain-torch gradient step doing the same passes as rlkit's update for this preset."""
     actions = batch.actions.long()
-    support = online.support
+    support = online.head.output.support if online.kind == "categorical" else None
+
+    def raw(out: HeadOutput) -> torch.Tensor:  # the head's plain tensor: q-values [B, A] or logits [B, A, N]
+        return out.logits if isinstance(out, CategoricalValues) else out.q_values
 
     def step() -> None:
         if noisy:
@@ -66,11 +70,11 @@ def bare_update_fn(online: QNetwork, target: QNetwork, optimizer: torch.optim.Op
                 next_actions = online.q_values(batch.next_obs).argmax(dim=1)
             next_out = target(batch.next_obs)
             if not double:
-                next_actions = target.head.q_values(next_out).argmax(dim=1)
+                next_actions = next_out.q_values.argmax(dim=1)
             if noisy and double:
                 online.reset_noise()
-            chosen = next_out[torch.arange(len(actions)), next_actions]
-        out = online(batch.obs)[torch.arange(len(actions)), actions]
+            chosen = raw(next_out)[torch.arange(len(actions)), next_actions]
+        out = raw(online(batch.obs))[torch.arange(len(actions)), actions]
         if support is None:  # Huber TD (Mnih et al. 2015)
             loss = F.huber_loss(out, batch.rewards + batch.discounts * chosen)
         else:  # categorical cross-entropy (Bellemare et al. 2017)
@@ -107,7 +111,7 @@ def measure(agent_name: str, args: argparse.Namespace, device: torch.device) -> 
     optimizer = registry.build("optim", dict(cfg.optim), params=list(online.parameters()))
     bare = bare_update_fn(
         online, target, optimizer, batch,
-        double=agent.target_rule.needs_online, noisy=bool(online.noisy_layers()), max_grad_norm=agent.max_grad_norm,
+        double=agent.target_rule.needs_online_next, noisy=bool(online.noisy_layers()), max_grad_norm=agent.max_grad_norm,
     )
     rlkit_step = lambda: agent.update(batch)
     for fn in (rlkit_step, bare):  # warm-up (allocator, oneDNN/cuDNN kernel choice)

@@ -27,6 +27,7 @@ COMPONENT_PATHS: dict[str, str] = {
     "env": "env",
     "network.torso": "network/torso",
     "network.head": "network/head",
+    "network.head.output": "network/output",
     "network.layer": "network/layer",
     "exploration": "exploration",
     "target": "target",
@@ -38,6 +39,8 @@ COMPONENT_PATHS: dict[str, str] = {
     "agent": "agent",
 }
 COMPONENT_MAPPINGS = ("logger",)
+# keys of the agent node read by the replay (n-step returns, discount) and the loop (batch size), not the agent
+LEARNER_SCHEDULE_KEYS = ("batch_size", "gamma", "n_step")
 PRIMARY_CONFIG = "config.yaml"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +29,12 @@ class Batch:
 
 @dataclass
 class LossOutput:
-    """What the learner needs from a loss: the scalar, per-sample PER priorities and metrics."""
+    """What the learner needs from a loss: the scalar, per-sample PER priorities and metrics.
+
+    A loss returns its metrics as 0-d tensors (no device sync inside the loss); the agent reads the
+    loss and every metric in one transfer and hands them on as floats, the loss as ``losses/td_loss``.
+    """
 
     loss: torch.Tensor  # [] scalar to back-propagate (already IS-weighted)
     priorities: torch.Tensor  # [B] detached, non-negative
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # name -> 0-d tensor (from a loss) | float (from the agent)

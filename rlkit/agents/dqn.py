@@ -11,35 +11,23 @@ import contextlib
 import copy
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import torch
 
 from rlkit.augmentation import Augmentation, NoAugmentation
+from rlkit.losses.base import LearnerNetworks, Loss
 from rlkit.networks.layers import NoisyLinear
 from rlkit.networks.model import QNetwork
+from rlkit.networks.noise import NoiseControl
 from rlkit.registry import register
 from rlkit.types import Batch, LossOutput
 
 
 class NonFiniteLossError(FloatingPointError):
     """A NaN or infinite loss; raised before it reaches the weights."""
-
-
-@dataclass
-class NoiseSettings:
-    """When parameter noise is resampled (Fortunato et al. 2018, Algorithm 1).
-
-    ``resample_on_act``: fresh noise for the acting network before each action.
-    ``resample_on_update``: fresh, independent noise for the online, target and action-selection
-    passes of every gradient update. ``eval_mean``: evaluate with the mean weights (no noise).
-    """
-
-    resample_on_act: bool = True
-    resample_on_update: bool = True
-    eval_mean: bool = False
 
 
 @register("agent", "dqn")
@@ -51,15 +39,12 @@ class DQNAgent:
         *,
         network: QNetwork,
         optimizer_factory: Any,
-        loss: Any,
+        loss: Loss,
         target_rule: Any,
         exploration: Any,
         device: torch.device,
         num_actions: int,
         seed: int = 0,
-        batch_size: int = 32,
-        gamma: float = 0.99,
-        n_step: int = 1,
         target_update_every_steps: int = 8_000,
         tau: float = 1.0,
         max_grad_norm: float | None = 10.0,
@@ -78,16 +63,15 @@ class DQNAgent:
         self.loss = loss
         self.target_rule = target_rule
         self.exploration = exploration
-        self.batch_size = batch_size
-        self.gamma = gamma
-        self.n_step = n_step
         self.target_update_every_steps = target_update_every_steps
         self.tau = tau
         self.max_grad_norm = max_grad_norm
-        self.noise = NoiseSettings(**(noise or {}))
+        self.noise = NoiseControl(**(noise or {}))
         self.augmentation: Augmentation = augmentation if augmentation is not None else NoAugmentation()
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
+        # quantile fractions (IQN) for every pass, acting and learning; checkpointed with the agent
+        self.generator = torch.Generator(device=device).manual_seed(seed)
         self.updates = 0
         self.last_target_sync_step = 0
         self._noisy: tuple[QNetwork | None, tuple[NoisyLinear, ...]] = (None, ())  # (network, its noisy layers)
@@ -108,15 +92,17 @@ class DQNAgent:
         never changes training: the same run evaluated more or less often learns the same weights."""
         layers = self._noisy_layers()
         noise = [(layer.weight_epsilon.clone(), layer.bias_epsilon.clone()) for layer in layers]
-        saved_rng = self.rng
+        saved_rng, saved_generator = self.rng, self.generator.get_state()
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.rng = np.random.default_rng(seed)
+            self.generator.manual_seed(seed)
             try:
                 yield
             finally:
                 self.rng = saved_rng
+                self.generator.set_state(saved_generator)
                 for layer, (weight_eps, bias_eps) in zip(layers, noise):
                     layer.restore_noise(weight_eps, bias_eps)
 
@@ -164,7 +150,8 @@ class DQNAgent:
             layer.use_mean = use_mean
         try:
             with torch.inference_mode():  # no autograd state at all; the kernels (and q-values) are unchanged
-                greedy = self.online.q_values(self._obs_tensor(obs)).argmax(dim=1).cpu().numpy()  # [E]
+                q = self.online.q_values(self._obs_tensor(obs), "act", self.generator)  # [E, A]
+                greedy = q.argmax(dim=1).cpu().numpy()  # [E]
         finally:
             for layer in layers:
                 layer.use_mean = False
@@ -179,19 +166,15 @@ class DQNAgent:
         """
         batch = self.augmentation(batch)
         self.online.train()
-        if self.noise.resample_on_update:
-            self.online.reset_noise()
-            self.target.reset_noise()
-        out = self.loss(
-            online=self.online,
-            target=self.target,
-            batch=batch,
-            target_rule=self.target_rule,
-            resample_selection_noise=self.noise.resample_on_update,
-        )
-        loss_value = out.metrics.get("losses/td_loss")
-        if loss_value is not None and not math.isfinite(loss_value):
-            raise NonFiniteLossError(f"the loss is {loss_value} at update {self.updates + 1}; weights left unchanged")
+        self.noise.begin_update(self.online, self.target)
+        nets = LearnerNetworks(online=self.online, target=self.target, target_rule=self.target_rule,
+                               noise=self.noise, generator=self.generator)
+        out = self.loss(nets, batch)
+        names = ["losses/td_loss", *out.metrics]
+        values = torch.stack([out.loss.detach(), *(v.detach().reshape(()) for v in out.metrics.values())]).tolist()
+        if not math.isfinite(values[0]):
+            raise NonFiniteLossError(f"the loss is {values[0]} at update {self.updates + 1}; weights left unchanged")
+        out.metrics = dict(zip(names, values, strict=True))
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if self.max_grad_norm is not None and self.max_grad_norm > 0:
@@ -232,6 +215,7 @@ class DQNAgent:
             "last_target_sync_step": self.last_target_sync_step,
             "noise": asdict(self.noise),
             "augmentation": self.augmentation.state_dict(),
+            "generator": self.generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -243,3 +227,5 @@ class DQNAgent:
         self.last_target_sync_step = int(state["last_target_sync_step"])
         if "augmentation" in state:  # checkpoints written before augmentations existed hold none
             self.augmentation.load_state_dict(state["augmentation"])
+        if "generator" in state:  # nor before quantile fractions were drawn
+            self.generator.set_state(state["generator"].cpu())

@@ -150,7 +150,7 @@ def evaluate_saved(path: Path, options: dict[str, Any]) -> dict[str, Any]:
     from rlkit.training.builder import build_agent, import_user_modules
     from rlkit.training.checkpoint import CheckpointError
     from rlkit.training.evaluate import evaluate
-    from rlkit.training.files import atomic_write_json
+    from rlkit.utils.files import atomic_write_json
     from rlkit.utils.runtime import resolve_device, seed_everything
     from rlkit.utils.threads import configure_threads, forward_flops
 

@@ -1,10 +1,11 @@
-"""Networks: layers (``network/layer``), torsos (``network/torso``) and heads (``network/head``).
+"""Networks: layers (``network/layer``), torsos (``network/torso``), heads (``network/head``) and the
+heads' output kinds (``network/output``).
 
 Importing this package registers every built-in component.
 """
 
-from rlkit.networks import heads, layers, torsos
-from rlkit.networks.heads import C51Head, DistributionalHead, DuelingC51Head, DuelingHead, QHead, ScalarHead
+from rlkit.networks import heads, layers, outputs, torsos
+from rlkit.networks.heads import DuelingHead, Head, QHead
 from rlkit.networks.layers import (
     FactorisedNoisyLinear,
     IndependentNoisyLinear,
@@ -15,28 +16,46 @@ from rlkit.networks.layers import (
     noisy_independent,
 )
 from rlkit.networks.model import QNetwork, build_network
+from rlkit.networks.outputs import (
+    CategoricalKind,
+    CategoricalValues,
+    HeadOutput,
+    ImplicitQuantileKind,
+    OutputKind,
+    QuantileKind,
+    QuantileValues,
+    ScalarKind,
+    ScalarValues,
+)
 from rlkit.networks.torsos import DataEfficientCNN, MLPTorso, NatureCNN
 
 __all__ = [
-    "C51Head",
+    "CategoricalKind",
+    "CategoricalValues",
     "DataEfficientCNN",
-    "DistributionalHead",
-    "DuelingC51Head",
     "DuelingHead",
     "FactorisedNoisyLinear",
+    "Head",
+    "HeadOutput",
+    "ImplicitQuantileKind",
     "IndependentNoisyLinear",
     "LayerFactory",
     "MLPTorso",
     "NatureCNN",
     "NoisyLinear",
+    "OutputKind",
     "QHead",
     "QNetwork",
-    "ScalarHead",
+    "QuantileKind",
+    "QuantileValues",
+    "ScalarKind",
+    "ScalarValues",
     "build_network",
     "heads",
     "layers",
     "linear",
     "noisy_factorised",
     "noisy_independent",
+    "outputs",
     "torsos",
 ]

@@ -1,8 +1,11 @@
-"""Value heads (group ``network/head``): features ``[B, F]`` -> q-values or return distributions.
+"""Value heads (group ``network/head``): torso features ``[B, F]`` -> a :class:`~rlkit.networks.outputs.HeadOutput`.
 
+A head is its streams (one for ``q``; value and advantage for ``dueling``) and an output kind
+(group ``network/output``: scalar, categorical, quantile, implicit_quantile) that sets how many
+values each action gets and what they mean, so every stream layout works with every kind: the
+dueling combination ``V + A - mean_a A`` applies per atom or quantile as well as to scalars.
 Every fully connected layer (hidden and output) is built with the run-time ``layer`` factory, so
-noisy layers cover the whole head as in Rainbow (Hessel et al. 2018). Scalar heads return
-q-values ``[B, A]``; distributional heads return logits ``[B, A, N]`` over a fixed ``support``.
+noisy layers cover the whole head as in Rainbow (Hessel et al. 2018).
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from rlkit.networks.layers import LayerFactory
+from rlkit.networks.outputs import HeadOutput, OutputKind, Role, ScalarKind
 from rlkit.registry import register
 
 
@@ -56,54 +59,52 @@ def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tenso
     return value + advantage - advantage.mean(dim=1, keepdim=True)
 
 
-class ScalarHead(nn.Module):
-    """Base of heads whose output already is q-values ``[B, A]``."""
+class Head(nn.Module):
+    """Base of heads: draws the output kind's fractions, embeds them, runs the streams, wraps the result.
 
-    distributional = False
+    Subclasses implement ``streams(features) -> raw`` with raw [rows, A] (or [rows, A, atoms]).
+    """
 
-    def __init__(self, *, num_actions: int) -> None:
+    def __init__(self, *, num_actions: int, output: OutputKind | None) -> None:
         super().__init__()
         if num_actions < 1:
             raise ValueError(f"num_actions must be positive, got {num_actions}")
         self.num_actions = num_actions
+        self.output = output if output is not None else ScalarKind()
 
-    def q_values(self, output: torch.Tensor) -> torch.Tensor:  # [B, A] -> [B, A]
-        return output
+    @property
+    def kind(self) -> str:
+        """The output kind: ``scalar``, ``categorical`` or ``quantile``."""
+        return self.output.kind
 
+    @property
+    def width(self) -> int:
+        """Values per action the streams produce."""
+        return self.output.atoms or 1
 
-class DistributionalHead(nn.Module):
-    """Base of C51 heads: logits ``[B, A, N]`` over ``support = linspace(v_min, v_max, N)``."""
+    def per_action(self, raw: torch.Tensor, actions: int) -> torch.Tensor:
+        """[rows, actions * atoms] -> [rows, actions, atoms], or left [rows, actions] for one value each."""
+        return raw if self.output.atoms is None else raw.view(-1, actions, self.output.atoms)
 
-    distributional = True
-    support: torch.Tensor
+    def forward(
+        self, features: torch.Tensor, role: Role = "act", generator: torch.Generator | None = None
+    ) -> HeadOutput:  # [B, F] -> HeadOutput
+        taus = self.output.fractions(features.shape[0], role, generator, features.device)
+        return self.output.wrap(self.streams(self.output.embed(features, taus)), taus)
 
-    def __init__(self, *, num_actions: int, num_atoms: int, v_min: float, v_max: float) -> None:
-        super().__init__()
-        if num_actions < 1:
-            raise ValueError(f"num_actions must be positive, got {num_actions}")
-        if num_atoms < 2:
-            raise ValueError(f"num_atoms must be at least 2, got {num_atoms}")
-        if not v_min < v_max:
-            raise ValueError(f"v_min must be smaller than v_max, got v_min={v_min}, v_max={v_max}")
-        self.num_actions = num_actions
-        self.num_atoms = num_atoms
-        self.v_min = float(v_min)
-        self.v_max = float(v_max)
-        self.register_buffer("support", torch.linspace(v_min, v_max, num_atoms))  # [N]
+    def streams(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
-    def log_probs(self, output: torch.Tensor) -> torch.Tensor:  # [B, A, N] -> [B, A, N]
-        return F.log_softmax(output, dim=-1)
-
-    def q_values(self, output: torch.Tensor) -> torch.Tensor:  # [B, A, N] -> [B, A]
-        return (F.softmax(output, dim=-1) * self.support).sum(dim=-1)
-
-    def extra_repr(self) -> str:
-        return f"num_atoms={self.num_atoms}, v_min={self.v_min}, v_max={self.v_max}"
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        # weights saved before output kinds existed kept the C51 support on the head itself
+        if prefix + "support" in state_dict and prefix + "output.support" not in state_dict:
+            state_dict[prefix + "output.support"] = state_dict.pop(prefix + "support")
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
 
 
 @register("network/head", "q")
-class QHead(ScalarHead):
-    """Plain q-value head (Mnih et al. 2015)."""
+class QHead(Head):
+    """One stream to every action's values (Mnih et al. 2015; C51, QR-DQN and IQN with their output kind)."""
 
     def __init__(
         self,
@@ -112,17 +113,19 @@ class QHead(ScalarHead):
         num_actions: int,
         layer: LayerFactory,
         hidden_sizes: Sequence[int] = (512,),
+        output: OutputKind | None = None,
     ) -> None:
-        super().__init__(num_actions=num_actions)
-        self.net = mlp(in_features, hidden_sizes, num_actions, layer)
+        super().__init__(num_actions=num_actions, output=output)
+        self.net = mlp(in_features, hidden_sizes, num_actions * self.width, layer)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, A]
-        return self.net(features)
+    def streams(self, features: torch.Tensor) -> torch.Tensor:  # [rows, F] -> [rows, A(, atoms)]
+        return self.per_action(self.net(features), self.num_actions)
 
 
 @register("network/head", "dueling")
-class DuelingHead(ScalarHead):
-    """Dueling head (Wang et al. 2016): value and advantage outputs, ``Q = V + A - mean A``.
+class DuelingHead(Head):
+    """Dueling head (Wang et al. 2016): value and advantage streams, ``Q = V + A - mean A``, per atom
+    or quantile for distributional output kinds (Rainbow combines C51 logits so, Hessel et al. 2018).
 
     ``shared_hidden=False``: separate value and advantage streams, each with ``hidden_sizes`` layers
     (Wang et al. 2016). ``True``: the hidden layers are shared and only the two output layers are
@@ -145,11 +148,12 @@ class DuelingHead(ScalarHead):
         num_actions: int,
         layer: LayerFactory,
         hidden_sizes: Sequence[int] = (512,),
+        output: OutputKind | None = None,
         torso_grad_scale: float = 1.0,
         shared_hidden: bool = False,
         init: Literal["torch", "xavier_uniform"] = "torch",
     ) -> None:
-        super().__init__(num_actions=num_actions)
+        super().__init__(num_actions=num_actions, output=output)
         if init not in ("torch", "xavier_uniform"):
             raise ValueError(f"init must be 'torch' or 'xavier_uniform', got {init!r}")
         if not isinstance(shared_hidden, bool):
@@ -159,76 +163,30 @@ class DuelingHead(ScalarHead):
         if self.shared_hidden:
             modules, width = hidden_layers(in_features, hidden_sizes, layer)
             self.hidden = nn.Sequential(*modules)
-            self.value: nn.Module = layer(width, 1)
-            self.advantage: nn.Module = layer(width, num_actions)
+            self.value: nn.Module = layer(width, self.width)
+            self.advantage: nn.Module = layer(width, num_actions * self.width)
         else:
-            self.value = mlp(in_features, hidden_sizes, 1, layer)
-            self.advantage = mlp(in_features, hidden_sizes, num_actions, layer)
+            self.value = mlp(in_features, hidden_sizes, self.width, layer)
+            self.advantage = mlp(in_features, hidden_sizes, num_actions * self.width, layer)
         if init == "xavier_uniform":
-            layers = [m for m in self.modules() if next(m.parameters(recurse=False), None) is not None]
-            refused = sorted({type(m).__name__ for m in layers if not isinstance(m, nn.Linear)})
-            if refused:
-                raise ValueError(f"init='xavier_uniform' re-initialises nn.Linear layers, but network/layer built "
-                                 f"{', '.join(refused)} (noisy layers keep their own initialisation, Fortunato "
-                                 f"et al. 2018): use network/layer=linear, or init=torch")
-            for module in layers:
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+            self._xavier_init()
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, A]
+    def _xavier_init(self) -> None:
+        layers = [m for m in self.modules() if next(m.parameters(recurse=False), None) is not None]
+        refused = sorted({type(m).__name__ for m in layers if not isinstance(m, nn.Linear)})
+        if refused:
+            raise ValueError(f"init='xavier_uniform' re-initialises nn.Linear layers, but network/layer built "
+                             f"{', '.join(refused)} (noisy layers keep their own initialisation, Fortunato "
+                             f"et al. 2018): use network/layer=linear, or init=torch")
+        for module in layers:
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def streams(self, features: torch.Tensor) -> torch.Tensor:  # [rows, F] -> [rows, A(, atoms)]
         features = scale_gradient(features, self.torso_grad_scale)
         if self.shared_hidden:
-            features = self.hidden(features)  # [B, H]
-        return dueling_combine(self.value(features), self.advantage(features))  # [B, 1] + [B, A]
-
-
-@register("network/head", "c51")
-class C51Head(DistributionalHead):
-    """Categorical (C51) head (Bellemare et al. 2017): per-action logits over ``num_atoms`` atoms."""
-
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        num_actions: int,
-        layer: LayerFactory,
-        hidden_sizes: Sequence[int] = (512,),
-        num_atoms: int = 51,
-        v_min: float = -10.0,
-        v_max: float = 10.0,
-    ) -> None:
-        super().__init__(num_actions=num_actions, num_atoms=num_atoms, v_min=v_min, v_max=v_max)
-        self.net = mlp(in_features, hidden_sizes, num_actions * num_atoms, layer)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, A, N]
-        return self.net(features).view(-1, self.num_actions, self.num_atoms)
-
-
-@register("network/head", "dueling_c51")
-class DuelingC51Head(DistributionalHead):
-    """Rainbow's head (Hessel et al. 2018): dueling streams combined per atom on the logits,
-    ``logits = V [B, 1, N] + A [B, A, N] - mean_a A``, then a softmax over atoms."""
-
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        num_actions: int,
-        layer: LayerFactory,
-        hidden_sizes: Sequence[int] = (512,),
-        num_atoms: int = 51,
-        v_min: float = -10.0,
-        v_max: float = 10.0,
-        torso_grad_scale: float = 1.0,
-    ) -> None:
-        super().__init__(num_actions=num_actions, num_atoms=num_atoms, v_min=v_min, v_max=v_max)
-        self.torso_grad_scale = float(torso_grad_scale)  # as in DuelingHead
-        self.value = mlp(in_features, hidden_sizes, num_atoms, layer)
-        self.advantage = mlp(in_features, hidden_sizes, num_actions * num_atoms, layer)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, A, N]
-        features = scale_gradient(features, self.torso_grad_scale)
-        value = self.value(features).view(-1, 1, self.num_atoms)  # [B, 1, N]
-        advantage = self.advantage(features).view(-1, self.num_actions, self.num_atoms)  # [B, A, N]
+            features = self.hidden(features)  # [rows, H]
+        value = self.per_action(self.value(features), 1)  # [rows, 1(, atoms)]
+        advantage = self.per_action(self.advantage(features), self.num_actions)  # [rows, A(, atoms)]
         return dueling_combine(value, advantage)

@@ -9,11 +9,13 @@ import torch
 from torch import nn
 
 from rlkit.networks.layers import NoisyLinear
+from rlkit.networks.outputs import HeadOutput, Role
 from rlkit.registry import build
 
 
 class QNetwork(nn.Module):
-    """``head(torso(obs))``: q-values ``[B, A]`` or, for distributional heads, logits ``[B, A, N]``."""
+    """``head(torso(obs))``: a :class:`~rlkit.networks.outputs.HeadOutput` with q-values ``[B, A]``
+    and, for distributional heads, the return distribution (logits or quantiles)."""
 
     def __init__(self, torso: nn.Module, head: nn.Module) -> None:
         super().__init__()
@@ -21,19 +23,23 @@ class QNetwork(nn.Module):
         self.head = head
 
     @property
-    def distributional(self) -> bool:
-        return bool(self.head.distributional)
+    def kind(self) -> str:
+        """The head's output kind: ``scalar``, ``categorical``, ``quantile``, ..."""
+        return str(self.head.kind)
 
     @property
-    def support(self) -> torch.Tensor | None:
-        """The head's atom values ``[N]``, or None for a scalar head."""
-        return self.head.support if self.distributional else None
+    def distributional(self) -> bool:
+        return self.kind != "scalar"
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # [B, *obs] -> [B, A] | [B, A, N]
-        return self.head(self.torso(obs))
+    def forward(
+        self, obs: torch.Tensor, role: Role = "act", generator: torch.Generator | None = None
+    ) -> HeadOutput:  # [B, *obs] -> HeadOutput
+        return self.head(self.torso(obs), role, generator)
 
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:  # [B, *obs] -> [B, A]
-        return self.head.q_values(self(obs))
+    def q_values(
+        self, obs: torch.Tensor, role: Role = "act", generator: torch.Generator | None = None
+    ) -> torch.Tensor:  # [B, *obs] -> [B, A]
+        return self(obs, role, generator).q_values
 
     # -- parameter noise ------------------------------------------------------------------------
     def noisy_layers(self) -> list[tuple[str, NoisyLinear]]:
@@ -67,14 +73,19 @@ def build_network(
     obs_shape: Sequence[int],
     num_actions: int,
 ) -> QNetwork:
-    """Build ``network/layer``, ``network/torso`` and ``network/head`` from configs (``name`` + kwargs)."""
+    """Build ``network/layer``, ``network/torso`` and ``network/head`` (with its ``output`` kind, group
+    ``network/output``; scalar when absent) from configs (``name`` + kwargs)."""
     layer = build("network/layer", layer_cfg)
     torso = build("network/torso", torso_cfg, obs_shape=tuple(int(s) for s in obs_shape))
+    head_params = dict(head_cfg)
+    output_cfg = head_params.pop("output", None) or {"name": "scalar"}
+    output = build("network/output", output_cfg, in_features=torso.out_features)
     head = build(
         "network/head",
-        head_cfg,
+        head_params,
         in_features=torso.out_features,
         num_actions=int(num_actions),
         layer=layer,
+        output=output,
     )
     return QNetwork(torso, head)

@@ -1,1 +1,1 @@
-"""Training loop, evaluation and the files a run writes."""
+"""Training: build a run's parts, drive the loop, evaluate, checkpoint and resume, write the outputs."""

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit import registry
 from rlkit.agents.dqn import DQNAgent
+from rlkit.config_keys import LEARNER_SCHEDULE_KEYS
 from rlkit.envs.spec import EnvMaker
 from rlkit.networks.model import build_network
 from rlkit.replay.buffer import ReplayBuffer
@@ -63,6 +64,9 @@ def build_agent(cfg: DictConfig, env_maker: EnvMaker, device: torch.device) -> D
     optim_cfg = OmegaConf.to_container(cfg.optim, resolve=True)
     optimizer_factory = functools.partial(_build_optimizer, optim_cfg)
     agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
+    assert isinstance(agent_cfg, dict)
+    for key in LEARNER_SCHEDULE_KEYS:  # the replay and the loop read these; the agent does not
+        agent_cfg.pop(key, None)
     agent = registry.build(
         "agent",
         agent_cfg,

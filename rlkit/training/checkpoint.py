@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.training.files import fsync_dir
+from rlkit.utils.files import fsync_dir
 
 log = logging.getLogger(__name__)
 

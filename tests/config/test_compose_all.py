@@ -118,14 +118,18 @@ def test_every_registered_component_has_a_yaml():
     missing = [f"{g}/{n}" for g in COMPONENT_GROUPS for n in registry.names(COMPONENT_GROUPS[g])
                if n not in yaml_names[g]]
     assert not missing, f"registered without a YAML option: {missing}"
+    # output kinds are configured inside head files (network.head.output): each is used by one
+    kinds = {OmegaConf.load(p).get("output", {}).get("name", "scalar") for p in (CONF / "network/head").glob("*.yaml")}
+    assert set(registry.names("network/output")) <= kinds
 
 
 def test_presets_swap_groups_and_cli_wins():
     cfg = compose("agent=rainbow")
-    assert (cfg.network.head.name, cfg.network.layer.name, cfg.exploration.name) == ("dueling_c51", "noisy_factorised", "noisy")
+    assert (cfg.network.head.name, cfg.network.head.output.name) == ("dueling", "categorical")
+    assert (cfg.network.layer.name, cfg.exploration.name) == ("noisy_factorised", "noisy")
     assert (cfg.target.name, cfg.loss.name, cfg.replay.sampler.name, cfg.agent.n_step) == ("double", "categorical", "prioritized", 3)
     swapped = compose("agent=rainbow", "network/head=dueling", "loss=td")
-    assert swapped.network.head.name == "dueling" and "v_max" not in swapped.network.head
+    assert swapped.network.head.name == "dueling" and "output" not in swapped.network.head
 
 
 def test_rainbow_preset_keeps_paper_units_on_atari_scale():

@@ -12,9 +12,10 @@ from tests.helpers import QUIET, compose, read_jsonl, run_cli, train_in_process
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 GRID = sorted(p.stem for p in (CONF / "experiment").glob("ablation_*.yaml"))
+IQN_GRID = sorted(p.stem for p in (CONF / "experiment").glob("iqn_ablation_*.yaml"))
 INGREDIENTS = {
-    "target.name", "network.head.name", "network.layer.name", "exploration.name", "replay.sampler.name",
-    "agent.n_step", "loss.name",
+    "target.name", "network.head.name", "network.head.output.name", "network.layer.name", "exploration.name",
+    "replay.sampler.name", "agent.n_step", "loss.name",
 }
 
 
@@ -25,6 +26,30 @@ def _ingredients(cfg) -> dict:
 def test_grid_is_the_rainbow_leave_one_out_set():
     assert GRID == ["ablation_full", "ablation_no_distributional", "ablation_no_double", "ablation_no_dueling",
                     "ablation_no_n_step", "ablation_no_noisy", "ablation_no_prioritized"]
+
+
+def test_iqn_grid_is_the_same_leave_one_out_set_with_iqn():
+    assert [name.removeprefix("iqn_") for name in IQN_GRID] == GRID
+    full = compose("experiment=iqn_ablation_full")
+    assert (full.network.head.name, full.network.head.output.name, full.loss.name) == (
+        "dueling", "implicit_quantile", "quantile_huber")
+
+
+@pytest.mark.parametrize("experiment", IQN_GRID)
+def test_each_iqn_variant_changes_only_its_ingredient(experiment):
+    full = _ingredients(compose("experiment=iqn_ablation_full"))
+    cfg = compose(f"experiment={experiment}")
+    changed = {k for k, v in _ingredients(cfg).items() if full[k] != v}
+    variant = experiment.removeprefix("iqn_ablation_")
+    expected = {
+        "full": set(), "no_double": {"target.name"}, "no_dueling": {"network.head.name"},
+        "no_noisy": {"network.layer.name", "exploration.name"}, "no_prioritized": {"replay.sampler.name"},
+        "no_n_step": {"agent.n_step"}, "no_distributional": {"network.head.output.name", "loss.name"},
+    }[variant]
+    assert changed == expected
+    assert cfg.experiment_name == "rainbow_iqn_ablation" and cfg.variant == variant
+    if variant == "no_distributional":  # the same run as the C51 grid's
+        assert _ingredients(cfg) == _ingredients(compose("experiment=ablation_no_distributional"))
 
 
 @pytest.mark.parametrize("experiment", GRID)
@@ -39,7 +64,7 @@ def test_each_variant_changes_only_its_ingredient(experiment):
         "ablation_no_noisy": {"network.layer.name", "exploration.name"},
         "ablation_no_prioritized": {"replay.sampler.name"},
         "ablation_no_n_step": {"agent.n_step"},
-        "ablation_no_distributional": {"network.head.name", "loss.name"},
+        "ablation_no_distributional": {"network.head.output.name", "loss.name"},
     }[experiment]
     assert changed == expected
     assert cfg.experiment_name == "rainbow_ablation" and cfg.variant == experiment.removeprefix("ablation_")

@@ -1,4 +1,5 @@
-"""All 2^6 combinations of Rainbow's six ingredients compose from overrides and train.
+"""All 2^6 combinations of Rainbow's six ingredients compose from overrides and train, with C51 and
+with IQN as the distributional ingredient (the 32 combinations with it on, again).
 
 Ingredients: double target, dueling head, noisy nets, prioritised replay, n-step, distributional.
 """
@@ -16,13 +17,18 @@ from tests.helpers import compose
 FLAGS = ("double", "dueling", "noisy", "prioritized", "n_step", "distributional")
 
 
-def overrides_for(on: dict[str, bool]) -> list[str]:
-    head = {(False, False): "q", (True, False): "dueling", (False, True): "c51", (True, True): "dueling_c51"}
+DISTRIBUTIONAL_LOSS = {"c51": "categorical", "iqn": "quantile_huber"}
+
+
+def overrides_for(on: dict[str, bool], distributional: str = "c51") -> list[str]:
+    head = distributional if on["distributional"] else "q"
+    if on["dueling"]:
+        head = "dueling" if head == "q" else f"dueling_{head}"
     return [
         "agent=dqn",
         f"target={'double' if on['double'] else 'plain'}",
-        f"network/head={head[(on['dueling'], on['distributional'])]}",
-        f"loss={'categorical' if on['distributional'] else 'td'}",
+        f"network/head={head}",
+        f"loss={DISTRIBUTIONAL_LOSS[distributional] if on['distributional'] else 'td'}",
         f"network/layer={'noisy_factorised' if on['noisy'] else 'linear'}",
         f"exploration={'noisy' if on['noisy'] else 'epsilon'}",
         f"replay/sampler={'prioritized' if on['prioritized'] else 'uniform'}",
@@ -30,18 +36,26 @@ def overrides_for(on: dict[str, bool]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("bits", list(itertools.product([False, True], repeat=6)),
-                         ids=lambda b: "".join("1" if x else "0" for x in b))
-def test_combination_composes_and_takes_gradient_steps(bits):
+CASES = [("c51", bits) for bits in itertools.product([False, True], repeat=6)] + [
+    ("iqn", bits) for bits in itertools.product([False, True], repeat=6) if bits[FLAGS.index("distributional")]
+]
+
+
+@pytest.mark.parametrize(("distributional", "bits"), CASES,
+                         ids=[f"{d}-{''.join('1' if x else '0' for x in b)}" for d, b in CASES])
+def test_combination_composes_and_takes_gradient_steps(distributional, bits):
     import rlkit.components  # noqa: F401
     from rlkit.training.builder import build_parts
     from rlkit.training.loop import real_next_obs
 
     on = dict(zip(FLAGS, bits))
-    cfg = compose("torch_threads=1", "agent.batch_size=16", *overrides_for(on))
+    cfg = compose("torch_threads=1", "agent.batch_size=16", "iqn.num_samples_online=4", "iqn.num_samples_target=4",
+                  "iqn.num_samples_act=4", *overrides_for(on, distributional))
     parts = build_parts(cfg, torch.device("cpu"))
     agent, replay = parts.agent, parts.replay
     assert agent.online.distributional == on["distributional"]
+    expected_kind = {"c51": "categorical", "iqn": "quantile"}[distributional] if on["distributional"] else "scalar"
+    assert agent.online.kind == expected_kind and (agent.online.head.kind == expected_kind)
     assert bool(agent.online.noisy_layers()) == on["noisy"]
     envs = parts.env_maker.make_train(seed=0)
     obs, _ = envs.reset(seed=[0])

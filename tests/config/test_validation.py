@@ -50,7 +50,7 @@ def _compose_unresolved(*overrides: str) -> DictConfig:
 
 # ------------------------------------------------------------------------ component names and keys
 @pytest.mark.parametrize(("override", "key", "closest"), [
-    ("network.head.name=dueling_c5", "network.head.name", "dueling_c51"),
+    ("network.head.name=duelin", "network.head.name", "dueling"),
     ("optim.name=adamw", "optim.name", "adam"),
     ("replay.sampler.name=prioritised", "replay.sampler.name", "prioritized"),
     ("env.name=gymm", "env.name", "gym"),
@@ -95,7 +95,7 @@ def test_unimportable_user_module_is_reported():
 def test_config_key_that_is_not_a_constructor_argument():
     problem = _only("+network.head.widht=3")
     assert problem.key == "network.head.widht"
-    assert "not an argument of network/head/dueling_c51" in problem.message and "hidden_sizes" in problem.message
+    assert "not an argument of network/head/dueling" in problem.message and "hidden_sizes" in problem.message
     assert "~network.head.widht" in problem.fix
 
 
@@ -123,14 +123,14 @@ def test_missing_key_is_reported():
 @pytest.mark.parametrize(("v_min", "v_max"), [(10, -10), (5, 5)])
 def test_c51_v_min_not_below_v_max(v_min, v_max):
     problem = _only(f"c51.v_min={v_min}", f"c51.v_max={v_max}")
-    assert problem.key == "network.head.v_min"  # the node the head reads
+    assert problem.key == "network.head.output.v_min"  # the node the head reads
     assert f"v_min={v_min}" in problem.message and f"v_max={v_max}" in problem.message
     assert "c51.v_min" in problem.fix and "c51.v_max" in problem.fix  # the knob to change
 
 
 def test_c51_needs_two_atoms():
     problem = _only("c51.num_atoms=1")
-    assert problem.key == "network.head.num_atoms" and "must be >= 2, got 1" in problem.message
+    assert problem.key == "network.head.output.num_atoms" and "must be >= 2, got 1" in problem.message
     assert "c51.num_atoms=51" in problem.fix
     assert _problems("c51.num_atoms=2") == {}
 
@@ -140,24 +140,32 @@ def test_c51_knob_is_not_checked_when_no_head_reads_it():
 
 
 def test_fix_names_the_node_when_it_does_not_read_the_knob():
-    problem = _only("network.head.v_min=200")  # CartPole tuning: c51 = [0, 100]
-    assert problem.key == "network.head.v_min" and "network.head.v_min below" in problem.fix
+    problem = _only("network.head.output.v_min=200")  # CartPole tuning: c51 = [0, 100]
+    assert problem.key == "network.head.output.v_min" and "network.head.output.v_min below" in problem.fix
     assert "c51.v_min" not in problem.fix
 
 
 def test_unresolved_config_fix_names_the_interpolated_knob():
     knob = {p.key: p for p in validate_config(_compose_unresolved("c51.num_atoms=1", "per.alpha=-1"))}
-    assert knob["network.head.num_atoms"].fix.startswith("set c51.num_atoms=")
+    assert knob["network.head.output.num_atoms"].fix.startswith("set c51.num_atoms=")
     assert knob["replay.sampler.alpha"].fix.startswith("set per.alpha >= 0")
-    direct = {p.key: p for p in validate_config(_compose_unresolved("network.head.num_atoms=1"))}
-    assert direct["network.head.num_atoms"].fix.startswith("set network.head.num_atoms=")
+    direct = {p.key: p for p in validate_config(_compose_unresolved("network.head.output.num_atoms=1"))}
+    assert direct["network.head.output.num_atoms"].fix.startswith("set network.head.output.num_atoms=")
 
 
 def test_loss_and_head_must_agree():
-    problem = _only("loss=td")  # Rainbow's dueling_c51 head
-    assert problem.key == "loss.name" and "needs a scalar head" in problem.message and "dueling_c51" in problem.message
+    problem = _only("loss=td")  # Rainbow's dueling_c51 head: categorical outputs
+    assert problem.key == "loss.name"
+    assert "loss 'td' needs a head with scalar outputs" in problem.message and "categorical" in problem.message
+    assert "loss=categorical" in problem.fix and "network/head=dueling or q" in problem.fix  # the scalar options
     problem = _only("agent=dqn", "loss=categorical")
-    assert problem.key == "loss.name" and "needs a distributional head" in problem.message
+    assert "loss 'categorical' needs a head with categorical outputs" in problem.message
+    assert "loss=td" in problem.fix and "network/head=c51 or dueling_c51" in problem.fix
+    problem = _only("agent=dqn", "loss=quantile_huber")
+    assert "loss 'quantile_huber' needs a head with quantile outputs" in problem.message
+    assert "network/head=dueling_iqn or dueling_qr or iqn or qr" in problem.fix
+    problem = _only("agent=dqn", "network/head=iqn")
+    assert "loss=quantile_huber" in problem.fix
 
 
 # ------------------------------------------------------------------------------- n-step, batch, warm-up
@@ -353,7 +361,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
                   "network.head.name=dueling_c5", "device=gpu")
     with pytest.raises(ConfigError) as info:
         check_config(cfg, tmp_path / "afile" / "run")
-    keys = ["network.head.name", "env.game", "agent.n_step", "replay.sampler.alpha", "network.head.v_min",
+    keys = ["network.head.name", "env.game", "agent.n_step", "replay.sampler.alpha", "network.head.output.v_min",
             "eval.epsilon", "device", "hydra.run.dir"]
     assert sorted(p.key for p in info.value.problems) == sorted(keys)  # an unknown head's v_min is still checked
     lines = str(info.value).splitlines()

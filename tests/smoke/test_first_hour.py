@@ -60,7 +60,7 @@ def test_a_multirun_job_rejected_for_its_combination_leaves_no_directory(tmp_pat
     sweep = tmp_path / "sweep"
     proc = run_cli("rlkit-train", ["-m", "agent=dqn,c51", "loss=td,categorical", f"hydra.sweep.dir={sweep}",
                                    *TINY, *QUIET], cwd=tmp_path, timeout=300)
-    assert proc.returncode == 2 and "loss 'categorical' needs a distributional head" in proc.stderr
+    assert proc.returncode == 2 and "loss 'categorical' needs a head with categorical outputs" in proc.stderr
     runs = {str(p.parent.relative_to(sweep)) for p in sweep.rglob("summary.json")}
     assert runs == {"default/CartPole-v1/dqn,loss=td/seed0"}  # job 0 (dqn, td) ran; job 1 (dqn, categorical) not
     files = {str(p.relative_to(sweep)) for p in sweep.rglob("*") if p.is_file()}
@@ -161,9 +161,9 @@ def test_console_says_how_the_run_ended_at_the_checkpoint_step(tmp_path):
 
 def test_solved_at_step_uses_the_envs_registered_threshold(tmp_path, monkeypatch):
     """Without a stop threshold, CartPole-v1's reward_threshold (475) still marks the first solving eval."""
-    import rlkit.training.loop as loop_mod
+    import rlkit.training.evaluator as evaluator_mod
 
-    real = loop_mod.evaluate
+    real = evaluator_mod.evaluate
     calls = {"n": 0}
 
     def scripted(*args, **kwargs):
@@ -172,7 +172,7 @@ def test_solved_at_step_uses_the_envs_registered_threshold(tmp_path, monkeypatch
         result["mean"] = {1: 100.0, 2: 480.0}.get(calls["n"], 300.0)
         return result
 
-    monkeypatch.setattr(loop_mod, "evaluate", scripted)
+    monkeypatch.setattr(evaluator_mod, "evaluate", scripted)
     summary = train_in_process(tmp_path, *TINY, "eval.every_steps=200", "train.stop_at_eval_return=null")
     assert summary["solved_threshold"] == 475.0 and summary["solved_at_step"] == 400
     assert not summary["stopped_early"] and summary["steps"] == 600
@@ -181,9 +181,9 @@ def test_solved_at_step_uses_the_envs_registered_threshold(tmp_path, monkeypatch
 def test_a_solving_evaluation_is_confirmed_on_the_final_episodes_before_the_run_stops(tmp_path, monkeypatch):
     """10 episodes at >= 475 are not "solved": the run checks on eval.final_episodes new episodes first,
     trains on if they fall short, and stops (that check being its final evaluation) once they do not."""
-    import rlkit.training.loop as loop_mod
+    import rlkit.training.evaluator as evaluator_mod
 
-    real = loop_mod.evaluate
+    real = evaluator_mod.evaluate
     script = iter([100.0, 480.0, 460.0, 490.0, 481.0])  # eval 200, eval 400 + check, eval 600 + check
     episodes = []
 
@@ -193,7 +193,7 @@ def test_a_solving_evaluation_is_confirmed_on_the_final_episodes_before_the_run_
         result["mean"] = next(script)
         return result
 
-    monkeypatch.setattr(loop_mod, "evaluate", scripted)
+    monkeypatch.setattr(evaluator_mod, "evaluate", scripted)
     summary = train_in_process(tmp_path, *TINY, "train.steps=2000", "eval.every_steps=200",
                                "train.stop_at_eval_return=475", "eval.final_episodes=3")
     assert episodes == [2, 2, 3, 2, 3]
@@ -208,15 +208,15 @@ def test_a_solving_evaluation_is_confirmed_on_the_final_episodes_before_the_run_
 
 def test_sps_counts_training_time_only(tmp_path, monkeypatch):
     """Evaluations do not lower charts/SPS: they are timed on their own (eval/wall_time_s, eval_time_s)."""
-    import rlkit.training.loop as loop_mod
+    import rlkit.training.evaluator as evaluator_mod
 
-    real = loop_mod.evaluate
+    real = evaluator_mod.evaluate
 
     def slow(*args, **kwargs):
         time.sleep(0.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loop_mod, "evaluate", slow)
+    monkeypatch.setattr(evaluator_mod, "evaluate", slow)
     summary = train_in_process(tmp_path, *TINY, "eval.every_steps=100", "train.stop_at_eval_return=null")
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     evals = [r["eval/wall_time_s"] for r in rows if "eval/wall_time_s" in r]

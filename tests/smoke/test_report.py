@@ -227,7 +227,8 @@ def test_report_writes_plots_and_markdown_linking_them(sweep_report):
 
 
 def test_report_is_deterministic_given_seed(sweep_report, tmp_path):
-    from rlkit.analysis.report import HNS_SUITE, ReportOptions, _suites, suite_estimates, write_report
+    from rlkit.analysis.report import HNS_SUITE, ReportOptions, suite_estimates, write_report
+    from rlkit.analysis.report_estimates import score_suites as _suites
     from rlkit.analysis.runs import load_runs
 
     root, out, report, _ = sweep_report

@@ -102,12 +102,11 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     trainer = Trainer(cfg, tmp_path)
     loss, calls = trainer.parts.agent.loss, {"n": 0}
 
-    def poisoned(**kwargs):
-        out = loss(**kwargs)
+    def poisoned(nets, batch):
+        out = loss(nets, batch)
         calls["n"] += 1
         if calls["n"] > 400:  # update 401 happens at step ~1800, after the checkpoint at 1000
-            out.loss = out.loss * float("nan")
-            out.metrics["losses/td_loss"] = float("nan")
+            out.loss = out.loss * float("nan")  # only the loss: the guard reads it, not a metric
         return out
 
     trainer.parts.agent.loss = poisoned

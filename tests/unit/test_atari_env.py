@@ -259,10 +259,10 @@ def test_protocol_presets_set_every_knob_and_compose():
     from tests.helpers import compose
 
     knobs = set(AtariEnvMaker.__init__.__kwdefaults__) | {"game"}
-    presets = {name: OmegaConf.load(CONF / "env" / f"{name}.yaml") for name in
-               ("atari", "atari_machado2018", "atari_dqn2015")}
+    # composed: the protocol files extend env/atari_base.yaml (tests/config/test_atari_env_base.py)
+    presets = {name: compose(f"env={name}").env for name in ("atari", "atari_machado2018", "atari_dqn2015")}
     for name, node in presets.items():
-        assert set(node) - {"defaults", "name"} == knobs, name
+        assert set(node) - {"name"} == knobs, name
     default, machado = (OmegaConf.to_container(presets[n]) for n in ("atari", "atari_machado2018"))
     assert default == machado  # the default protocol is Machado et al. 2018
     dqn = presets["atari_dqn2015"]

@@ -240,9 +240,9 @@ def _parts(*overrides: str):
 def _record_loss_batches(agent) -> list[Batch]:
     seen, loss = [], agent.loss
 
-    def recording(**kwargs):
-        seen.append(kwargs["batch"])
-        return loss(**kwargs)
+    def recording(nets, batch):
+        seen.append(batch)
+        return loss(nets, batch)
 
     agent.loss = recording
     return seen

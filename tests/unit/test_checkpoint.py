@@ -19,7 +19,7 @@ import torch
 
 from rlkit.envs.state import load_vector_env_state, vector_env_state
 from rlkit.training import checkpoint as ckpt
-from rlkit.training.files import truncate_metrics
+from rlkit.utils.files import truncate_metrics
 
 
 def _state(step: int) -> dict:
@@ -284,11 +284,13 @@ def test_checkpoint_compatibility_ignores_arguments_at_their_defaults(tmp_path):
     from rlkit.training.loop import Trainer
     from tests.helpers import QUIET, compose
 
-    head = {"name": "dueling_c51", "hidden_sizes": [128], "num_atoms": 51, "v_min": 0.0, "v_max": 100.0}
-    assert registry.without_defaults("network/head", {**head, "torso_grad_scale": 1.0}) == {
-        "name": "dueling_c51", "hidden_sizes": [128], "v_min": 0.0, "v_max": 100.0}  # num_atoms 51 is a default too
+    output = {"name": "categorical", "num_atoms": 51, "v_min": 0.0, "v_max": 100.0}
+    head = {"name": "dueling", "hidden_sizes": [128], "output": output}
+    assert registry.without_defaults("network/head", {**head, "torso_grad_scale": 1.0}) == head
+    assert registry.without_defaults("network/output", output) == {"name": "categorical", "v_min": 0.0, "v_max": 100.0}
     assert registry.without_defaults("network/head", {**head, "torso_grad_scale": 0.5})["torso_grad_scale"] == 0.5
     old = Trainer(compose(*QUIET, "torch_threads=1"), tmp_path / "a").compat()["network"]
-    assert "torso_grad_scale" not in old["head"] and old["head"]["name"] == "dueling_c51"
+    assert "torso_grad_scale" not in old["head"] and old["head"]["name"] == "dueling"
+    assert old["head"]["output"] == {"name": "categorical", "v_min": 0.0, "v_max": 100.0}  # num_atoms 51: default
     scaled = Trainer(compose(*QUIET, "torch_threads=1", "dueling.torso_grad_scale=0.5"), tmp_path / "b").compat()
     assert scaled["network"]["head"]["torso_grad_scale"] == 0.5

@@ -126,18 +126,18 @@ def test_shared_hidden_dueling_head_is_v_plus_a_minus_mean_a_of_its_layers():
     hidden = torch.relu(x @ w1.T + b1)  # [B, 16], one layer for both outputs
     value, advantage = hidden @ wv.T + bv, hidden @ wa.T + ba  # [B, 1], [B, A]
     expected = value + advantage - advantage.mean(1, keepdim=True)
-    torch.testing.assert_close(head(x), expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(head(x).q_values, expected, rtol=1e-6, atol=1e-6)
     # a number: with every weight 0.1 and bias 0, x = 1: hidden = 1, V = 1.6, A = 1.6 each, Q = 1.6
     with torch.no_grad():
         for name, p in head.named_parameters():
             p.fill_(0.1 if name.endswith("weight") else 0.0)
-    torch.testing.assert_close(head(torch.ones(1, 10)), torch.full((1, 4), 1.6))
+    torch.testing.assert_close(head(torch.ones(1, 10)).q_values, torch.full((1, 4), 1.6))
 
 
 def test_shared_hidden_with_noisy_layers_and_xavier_refused_for_them():
     head = DuelingHead(in_features=8, num_actions=3, layer=noisy_factorised(), hidden_sizes=[16], shared_hidden=True)
     assert sum(isinstance(m, FactorisedNoisyLinear) for m in head.modules()) == 3  # shared, value, advantage
-    assert head(torch.randn(2, 8)).shape == (2, 3)
+    assert head(torch.randn(2, 8)).q_values.shape == (2, 3)
     with pytest.raises(ValueError, match="noisy layers keep their own initialisation"):
         DuelingHead(in_features=8, num_actions=3, layer=noisy_factorised(), init="xavier_uniform")
     with pytest.raises(ValueError, match="init"):
@@ -173,7 +173,7 @@ def test_defaults_build_the_former_networks_bit_for_bit():
     assert all(torch.equal(a, b) for a, b in zip(head.state_dict().values(), old_state.values()))
     features = new(obs)
     v, a = old_value(features), old_advantage(features)
-    assert torch.equal(head(features), v + a - a.mean(1, keepdim=True))
+    assert torch.equal(head(features).q_values, v + a - a.mean(1, keepdim=True))
     # the base class and the head helper the other parts share: der_cnn and the q head as before
     torch.manual_seed(6)
     old_der = nn.Sequential(nn.Conv2d(4, 32, 5, 5), nn.ReLU(), nn.Conv2d(32, 64, 5, 5), nn.ReLU())
@@ -201,7 +201,7 @@ def test_drq_eps_experiment_composes_validates_and_builds_dopamines_network():
     head = online.head
     assert head.shared_hidden and [m.out_features for m in head.modules() if isinstance(m, nn.Linear)] == [512, 1, 6]
     _assert_xavier(_convs(online.torso) + [m for m in head.modules() if isinstance(m, nn.Linear)])
-    assert online(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 6)
+    assert online.q_values(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 6)
     # CartPole (mlp torso, no augmentation) still validates; other presets keep today's networks
     assert validate_config(compose("agent=drq_eps")) == []
     for agent in ("dueling", "der", "dqn"):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from rlkit.training.files import atomic_write, atomic_write_json
+from rlkit.utils.files import atomic_write, atomic_write_json
 
 
 def test_json_is_strict_and_atomic(tmp_path):

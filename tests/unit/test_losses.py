@@ -11,12 +11,26 @@ import torch.nn.functional as F
 from torch import nn
 
 import rlkit.networks  # noqa: F401  (registers components)
-from rlkit.losses import CategoricalLoss, TDLoss, project_distribution
-from rlkit.networks.heads import C51Head, QHead
+from rlkit.losses import CategoricalLoss, LearnerNetworks, TDLoss, project_distribution
+from rlkit.networks.heads import QHead
 from rlkit.networks.model import QNetwork, build_network
+from rlkit.networks.noise import NoiseControl
+from rlkit.networks.outputs import CategoricalKind
 from rlkit.registry import build
 from rlkit.targets import DoubleTarget, PlainTarget
 from rlkit.types import Batch
+
+
+def _run(loss, *, online, target, batch, target_rule, resample: bool = False):
+    """One loss call with the networks' passes as the agent makes them."""
+    nets = LearnerNetworks(online=online, target=target, target_rule=target_rule,
+                           noise=NoiseControl(resample_on_update=resample))
+    return loss(nets, batch)
+
+
+def _floats(out):
+    """The loss output's metrics as the agent reports them (the loss value as losses/td_loss)."""
+    return {"losses/td_loss": out.loss.item(), **{k: float(v) for k, v in out.metrics.items()}}
 
 # -- C51 projection ------------------------------------------------------------------------------
 
@@ -143,15 +157,15 @@ def _table_batch() -> Batch:
 )
 def test_td_loss_hand_computed(rule, kind: str, delta: float, loss: float, td_abs: list[float]) -> None:
     online, target = _table_net(ONLINE_TABLE), _table_net(TARGET_TABLE)
-    out = build("loss", {"name": "td", "kind": kind, "huber_delta": delta})(
-        online=online, target=target, batch=_table_batch(), target_rule=rule
-    )
+    out = _run(build("loss", {"name": "td", "kind": kind, "huber_delta": delta}),
+               online=online, target=target, batch=_table_batch(), target_rule=rule)
+    metrics = _floats(out)
     assert out.loss.item() == pytest.approx(loss, rel=1e-6)
     assert out.priorities.tolist() == pytest.approx(td_abs, rel=1e-6)
     assert not out.priorities.requires_grad
-    assert out.metrics["losses/td_loss"] == pytest.approx(loss, rel=1e-6)
-    assert out.metrics["losses/q_values"] == pytest.approx(-0.5)
-    assert out.metrics["losses/td_error_abs"] == pytest.approx(sum(td_abs) / 2, rel=1e-6)
+    assert metrics["losses/td_loss"] == pytest.approx(loss, rel=1e-6)
+    assert metrics["losses/q_values"] == pytest.approx(-0.5)
+    assert metrics["losses/td_error_abs"] == pytest.approx(sum(td_abs) / 2, rel=1e-6)
     out.loss.backward()
     # gradient only on the taken entries: dL/dQ(s,a) = -w * l'(td) / B
     grad = online.head.net[0].weight.grad.T  # [S, A]
@@ -167,21 +181,21 @@ def test_td_loss_hand_computed(rule, kind: str, delta: float, loss: float, td_ab
 def test_td_loss_rejects_distributional_head_and_bad_kind() -> None:
     net = build_network(
         torso_cfg={"name": "mlp", "hidden_sizes": [8]},
-        head_cfg={"name": "c51", "hidden_sizes": [8], "num_atoms": 5},
+        head_cfg={"name": "q", "hidden_sizes": [8], "output": {"name": "categorical", "num_atoms": 5}},
         layer_cfg={"name": "linear"},
         obs_shape=(3,),
         num_actions=3,
     )
-    with pytest.raises(ValueError, match="scalar head"):
-        TDLoss()(online=net, target=net, batch=_table_batch(), target_rule=PlainTarget())
+    with pytest.raises(ValueError, match="scalar head outputs, got a categorical one"):
+        _run(TDLoss(), online=net, target=net, batch=_table_batch(), target_rule=PlainTarget())
     with pytest.raises(ValueError, match="kind"):
         TDLoss(kind="l1")  # type: ignore[arg-type]
 
 
 def test_categorical_loss_rejects_scalar_head() -> None:
     net = _table_net(ONLINE_TABLE)
-    with pytest.raises(ValueError, match="distributional head"):
-        CategoricalLoss()(online=net, target=net, batch=_table_batch(), target_rule=PlainTarget())
+    with pytest.raises(ValueError, match="categorical head outputs, got a scalar one"):
+        _run(CategoricalLoss(), online=net, target=net, batch=_table_batch(), target_rule=PlainTarget())
 
 
 # -- categorical loss -----------------------------------------------------------------------------
@@ -189,9 +203,8 @@ def test_categorical_loss_rejects_scalar_head() -> None:
 
 def _c51_net(seed: int, num_atoms: int = 11) -> QNetwork:
     torch.manual_seed(seed)
-    head = C51Head(
-        in_features=3, num_actions=3, layer=nn.Linear, hidden_sizes=[8], num_atoms=num_atoms, v_min=-2.0, v_max=2.0
-    )
+    head = QHead(in_features=3, num_actions=3, layer=nn.Linear, hidden_sizes=[8],
+                 output=CategoricalKind(num_atoms=num_atoms, v_min=-2.0, v_max=2.0))
     return QNetwork(nn.Flatten(), head)
 
 
@@ -208,23 +221,22 @@ def test_categorical_loss_matches_manual_cross_entropy(rule) -> None:
         weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 0.1, 1.5]),
         indices=np.arange(6),
     )
-    out = CategoricalLoss(priority="cross_entropy")(online=online, target=target, batch=batch, target_rule=rule)
+    out = _run(CategoricalLoss(priority="cross_entropy"), online=online, target=target, batch=batch, target_rule=rule)
 
     with torch.no_grad():
-        support = target.support
-        next_logits = target(batch.next_obs)  # [B, A, N]
+        support = target.head.output.support
+        next_logits = target(batch.next_obs).logits  # [B, A, N]
         selector = online if isinstance(rule, DoubleTarget) else target
-        next_q = (torch.softmax(selector(batch.next_obs), -1) * support).sum(-1)  # [B, A]
+        next_q = (torch.softmax(selector(batch.next_obs).logits, -1) * support).sum(-1)  # [B, A]
         next_actions = next_q.argmax(1)
         next_probs = torch.softmax(next_logits[torch.arange(6), next_actions], -1)
         projected = _project_reference(next_probs, batch.rewards, batch.discounts, support).float()
-        log_p = torch.log_softmax(online(batch.obs), -1)[torch.arange(6), batch.actions]  # [B, N]
+        log_p = torch.log_softmax(online(batch.obs).logits, -1)[torch.arange(6), batch.actions]  # [B, N]
         ce = -(projected * log_p).sum(-1)
     torch.testing.assert_close(out.priorities, ce, atol=1e-5, rtol=1e-5)
     assert out.loss.item() == pytest.approx((batch.weights * ce).mean().item(), rel=1e-5)
-    assert out.metrics["losses/td_loss"] == pytest.approx(out.loss.item(), rel=1e-6)
     expected_q = (log_p.exp() * support).sum(-1).mean().item()
-    assert out.metrics["losses/q_values"] == pytest.approx(expected_q, rel=1e-5, abs=1e-6)
+    assert _floats(out)["losses/q_values"] == pytest.approx(expected_q, rel=1e-5, abs=1e-6)
     assert not out.priorities.requires_grad and bool((out.priorities > 0).all())
     out.loss.backward()
     assert all(p.grad is not None for p in online.parameters())
@@ -237,7 +249,7 @@ def test_categorical_loss_rejects_different_supports() -> None:
         discounts=torch.ones(1), weights=torch.ones(1), indices=np.zeros(1, dtype=np.int64),
     )  # fmt: skip
     with pytest.raises(ValueError, match="support"):
-        CategoricalLoss()(online=_c51_net(0, 11), target=_c51_net(0, 5), batch=batch, target_rule=PlainTarget())
+        _run(CategoricalLoss(), online=_c51_net(0, 11), target=_c51_net(0, 5), batch=batch, target_rule=PlainTarget())
 
 
 # -- noise handling (NoisyNet Algorithm 1) ---------------------------------------------------------
@@ -272,7 +284,7 @@ def test_noise_resampling_order(rule, resample: bool, expected: list[str], head:
     def make() -> QNetwork:
         return build_network(
             torso_cfg={"name": "mlp", "hidden_sizes": [8]},
-            head_cfg={"name": head, "hidden_sizes": [8]},
+            head_cfg={"name": "q", "hidden_sizes": [8], "output": {"name": "scalar" if head == "q" else "categorical"}},
             layer_cfg={"name": "noisy_factorised"},
             obs_shape=(3,),
             num_actions=2,
@@ -289,10 +301,10 @@ def test_noise_resampling_order(rule, resample: bool, expected: list[str], head:
     )  # fmt: skip
     loss = build("loss", {"name": "td" if head == "q" else "categorical"})
     before = online.noisy_layers()[0][1].weight_epsilon.clone()
-    out = loss(online=online, target=target, batch=batch, target_rule=rule, resample_selection_noise=resample)
+    out = _run(loss, online=online, target=target, batch=batch, target_rule=rule, resample=resample)
     assert log == expected
     changed = not torch.equal(before, online.noisy_layers()[0][1].weight_epsilon)
-    assert changed == (resample and rule.needs_online)
+    assert changed == (resample and rule.needs_online_next)
     out.loss.backward()
     sigma_grad = online.noisy_layers()[0][1].weight_sigma.grad
     assert sigma_grad is not None and sigma_grad.abs().sum().item() > 0

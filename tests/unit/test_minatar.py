@@ -195,7 +195,8 @@ def test_presets_carry_revisiting_rainbow_values_and_build():
     rainbow = compose("env=minatar", "agent=rainbow")
     optim = rainbow.optim
     assert (optim.name, optim.lr, optim.eps, rainbow.agent.n_step) == ("adam", 1e-4, 3.125e-4, 3)
-    assert (rainbow.network.head.v_min, rainbow.network.head.v_max, rainbow.network.layer.sigma0) == (-100, 100, 0.1)
+    output = rainbow.network.head.output
+    assert (output.v_min, output.v_max, rainbow.network.layer.sigma0) == (-100, 100, 0.1)
     sampler = rainbow.replay.sampler
     assert (sampler.alpha, sampler.beta_start, sampler.beta_end, sampler.weight_norm) == (0.5, 0.5, 0.5, "batch_max")
     assert rainbow.loss.priority == "cross_entropy" and rainbow.agent.max_grad_norm is None

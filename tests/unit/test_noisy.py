@@ -266,9 +266,9 @@ def test_qnetwork_without_noisy_layers_is_a_no_op() -> None:
         num_actions=2,
     )
     x = torch.randn(5, 4)
-    before = net(x).detach()
+    before = net.q_values(x).detach()
     net.reset_noise()
     net.set_noise_mean(True)
     assert net.noisy_layers() == [] and net.snr_metrics() == {}
-    torch.testing.assert_close(net(x).detach(), before, rtol=0, atol=0)
-    assert isinstance(net, QNetwork) and net.support is None and not net.distributional
+    torch.testing.assert_close(net.q_values(x).detach(), before, rtol=0, atol=0)
+    assert isinstance(net, QNetwork) and net.kind == "scalar" and not net.distributional

@@ -55,6 +55,13 @@ def test_wheel_ships_every_conf_yaml_and_the_package_data(wheel):
     assert not [n for n in names if n.startswith("conf/")], "conf/ ships as rlkit/conf only"
 
 
+def test_wheel_ships_every_python_module(wheel):
+    """pyproject lists the packages by hand: a new subpackage left out would be missing from installs."""
+    names = set(zipfile.ZipFile(wheel[0]).namelist())
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "rlkit").rglob("*.py")}
+    assert len(modules) > 50 and modules <= names, sorted(modules - names)
+
+
 def test_wheel_builds_without_setuptools_warnings(wheel):
     output = wheel[1]
     assert "absent from the `packages`" not in output

@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from rlkit.losses import CategoricalLoss
-from rlkit.networks.heads import C51Head, DuelingC51Head, DuelingHead
+from rlkit.losses import CategoricalLoss, LearnerNetworks
+from rlkit.networks.heads import DuelingHead, QHead
 from rlkit.networks.model import QNetwork
+from rlkit.networks.outputs import CategoricalKind
 from rlkit.optim import RMSpropEpsInSqrt, rmsprop
 from rlkit.replay.min_tree import MinTree
 from rlkit.replay.samplers import PrioritizedSampler
@@ -68,17 +69,18 @@ def test_c51_priority_kl_is_cross_entropy_less_the_targets_entropy():
     """Terminal transitions: the target is the reward split over its two neighbouring atoms. Support
     [0, 1, 2], reward 0.25 -> target (0.75, 0.25, 0), entropy 0.5623; reward 1 -> one-hot, entropy 0."""
     torch.manual_seed(0)
-    head = C51Head(in_features=2, num_actions=2, layer=nn.Linear, hidden_sizes=[], num_atoms=3, v_min=0.0, v_max=2.0)
+    head = QHead(in_features=2, num_actions=2, layer=nn.Linear, hidden_sizes=[],
+                 output=CategoricalKind(num_atoms=3, v_min=0.0, v_max=2.0))
     net = QNetwork(nn.Flatten(), head)
     batch = Batch(obs=torch.randn(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([0.25, 1.0]),
                   next_obs=torch.randn(2, 2), discounts=torch.zeros(2), weights=torch.ones(2), indices=np.arange(2))
-    kwargs = {"online": net, "target": net, "batch": batch, "target_rule": PlainTarget()}
-    ce = CategoricalLoss(priority="cross_entropy")(**kwargs)
-    kl = CategoricalLoss(priority="kl")(**kwargs)
+    nets = LearnerNetworks(online=net, target=net, target_rule=PlainTarget())
+    ce = CategoricalLoss(priority="cross_entropy")(nets, batch)
+    kl = CategoricalLoss(priority="kl")(nets, batch)
     entropy = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
     assert entropy == pytest.approx(0.562335, abs=1e-6)
     torch.testing.assert_close(kl.priorities, ce.priorities - torch.tensor([entropy, 0.0]), atol=1e-6, rtol=0)
-    log_p = torch.log_softmax(net(batch.obs), -1)[torch.arange(2), batch.actions].detach()
+    log_p = torch.log_softmax(net(batch.obs).logits, -1)[torch.arange(2), batch.actions].detach()
     assert ce.priorities[1].item() == pytest.approx(-log_p[1, 1].item(), rel=1e-6)  # one-hot target: CE = -log p
     assert kl.loss.item() == pytest.approx(ce.loss.item())  # same loss (and gradient): only priorities differ
     with pytest.raises(ValueError, match="priority"):
@@ -129,15 +131,18 @@ def test_per_weights_normalised_by_the_buffer_or_the_batch_max():
 
 
 # ------------------------------------------------------------------------------ dueling rescaling
-@pytest.mark.parametrize("head_cls", [DuelingHead, DuelingC51Head])
-def test_dueling_torso_gradient_is_rescaled_and_outputs_are_not(head_cls):
+@pytest.mark.parametrize("output", [None, "categorical"])
+def test_dueling_torso_gradient_is_rescaled_and_outputs_are_not(output):
     def run(scale: float) -> tuple[torch.Tensor, torch.Tensor]:
         torch.manual_seed(0)
-        head = head_cls(in_features=5, num_actions=3, layer=nn.Linear, hidden_sizes=[4], torso_grad_scale=scale)
+        kind = CategoricalKind(num_atoms=51) if output else None
+        head = DuelingHead(in_features=5, num_actions=3, layer=nn.Linear, hidden_sizes=[4], torso_grad_scale=scale,
+                           output=kind)
         features = torch.randn(2, 5, requires_grad=True)
         out = head(features)
-        out.sum().backward()
-        return out.detach(), features.grad
+        raw = out.logits if output else out.values
+        raw.sum().backward()
+        return raw.detach(), features.grad
 
     out1, grad1 = run(1.0)
     out2, grad2 = run(1 / math.sqrt(2))

@@ -93,7 +93,8 @@ def test_duplicate_registration_of_a_different_object_fails(group):
 def test_builtin_groups_are_populated():
     import rlkit.components  # noqa: F401
 
-    assert {"q", "dueling", "c51", "dueling_c51"} <= set(names("network/head"))
+    assert {"q", "dueling"} <= set(names("network/head"))
+    assert {"scalar", "categorical", "quantile", "implicit_quantile"} <= set(names("network/output"))
     assert {"linear", "noisy_factorised", "noisy_independent"} <= set(names("network/layer"))
     assert {"uniform", "prioritized"} <= set(names("replay/sampler"))
     for group_name in ("env", "network/torso", "exploration", "target", "loss", "replay/storage", "optim",

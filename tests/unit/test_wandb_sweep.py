@@ -98,7 +98,7 @@ def test_a_training_run_sends_identity_and_resolved_config_to_wandb(tmp_path, mo
 def test_a_failed_run_is_marked_failed_in_wandb(tmp_path, monkeypatch):
     import wandb
 
-    import rlkit.training.loop as loop_mod
+    import rlkit.training.evaluator as evaluator_mod
 
     runs: list[_FakeRun] = []
     monkeypatch.setattr(wandb, "init", lambda **kwargs: runs.append(_FakeRun(**kwargs)) or runs[-1])
@@ -106,7 +106,7 @@ def test_a_failed_run_is_marked_failed_in_wandb(tmp_path, monkeypatch):
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("evaluation broke")
 
-    monkeypatch.setattr(loop_mod, "evaluate", broken)
+    monkeypatch.setattr(evaluator_mod, "evaluate", broken)
     with pytest.raises(RuntimeError, match="evaluation broke"):
         train_in_process(tmp_path, "logger.wandb.enabled=true", "logger.wandb.mode=offline", "train.steps=300",
                          "train.learning_starts_steps=100", "eval.every_steps=200", "eval.episodes=1")
