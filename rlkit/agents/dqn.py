@@ -171,7 +171,9 @@ class DQNAgent:
                                noise=self.noise, generator=self.generator)
         out = self.loss(nets, batch)
         names = ["losses/td_loss", *out.metrics]
-        values = torch.stack([out.loss.detach(), *(v.detach().reshape(()) for v in out.metrics.values())]).tolist()
+        loss = out.loss.detach()
+        metrics = (torch.as_tensor(v, device=loss.device).detach().to(loss.dtype).reshape(()) for v in out.metrics.values())
+        values = torch.stack([loss, *metrics]).tolist()  # one device sync for the loss and every metric
         if not math.isfinite(values[0]):
             raise NonFiniteLossError(f"the loss is {values[0]} at update {self.updates + 1}; weights left unchanged")
         out.metrics = dict(zip(names, values, strict=True))

@@ -96,7 +96,8 @@ class CategoricalLoss:
             target_probs = target_distribution(target_next, policy, batch)  # [B, N]
         online = nets.online(batch.obs)
         assert isinstance(online, CategoricalValues)
-        if online.logits.shape[-1] != target_next.logits.shape[-1] or online.bounds != target_next.bounds:
+        bounds_differ = None not in (online.bounds, target_next.bounds) and online.bounds != target_next.bounds
+        if online.logits.shape[-1] != target_next.logits.shape[-1] or bounds_differ:
             raise ValueError(f"online and target supports differ: (num_atoms, (v_min, v_max)) = "
                              f"{(online.logits.shape[-1], online.bounds)} vs "
                              f"{(target_next.logits.shape[-1], target_next.bounds)}")

@@ -64,7 +64,7 @@ class CategoricalValues(HeadOutput):
     kind: ClassVar[str] = "categorical"
     logits: torch.Tensor  # [B, A, N]
     support: torch.Tensor  # [N], evenly spaced from v_min to v_max
-    bounds: tuple[float, float] = (float("nan"), float("nan"))  # (v_min, v_max) on the host, to compare supports
+    bounds: tuple[float, float] | None = None  # (v_min, v_max) on the host, to compare supports without a sync
 
     @property
     def q_values(self) -> torch.Tensor:

@@ -308,3 +308,28 @@ def test_noise_resampling_order(rule, resample: bool, expected: list[str], head:
     out.loss.backward()
     sigma_grad = online.noisy_layers()[0][1].weight_sigma.grad
     assert sigma_grad is not None and sigma_grad.abs().sum().item() > 0
+
+
+def test_categorical_target_with_a_soft_policy_projects_each_action_then_mixes() -> None:
+    """Munchausen's soft target on a C51 head: each next action's distribution shifted by its own bonus
+    and projected (Bellemare et al. 2017, Algorithm 1, here by brute force), then mixed by the policy."""
+    from rlkit.losses import target_distribution
+    from rlkit.networks.outputs import CategoricalValues
+    from rlkit.targets import NextPolicy
+
+    support = torch.linspace(-2.0, 2.0, 5)
+    logits = torch.randn(3, 2, 5, generator=torch.Generator().manual_seed(0))
+    weights = torch.tensor([[0.3, 0.7], [1.0, 0.0], [0.5, 0.5]])
+    bonus = torch.tensor([[0.1, -0.4], [0.0, 0.2], [-1.0, 0.3]])
+    batch = Batch(obs=torch.zeros(3, 1), actions=torch.zeros(3, dtype=torch.long), rewards=torch.tensor([0.5, 1.0, 0.0]),
+                  next_obs=torch.zeros(3, 1), discounts=torch.tensor([0.9, 0.0, 0.5]), weights=torch.ones(3),
+                  indices=np.arange(3))
+    policy = NextPolicy(weights=weights, next_bonus=bonus, reward_bonus=torch.tensor([-0.2, 0.0, -0.1]))
+    got = target_distribution(CategoricalValues(logits, support), policy, batch)
+    probs = torch.softmax(logits, -1)
+    expected = torch.zeros(3, 5, dtype=torch.float64)
+    for a in range(2):
+        shift = policy.rewards(batch) + batch.discounts * bonus[:, a]
+        expected += weights[:, a:a + 1].double() * _project_reference(probs[:, a], shift, batch.discounts, support)
+    torch.testing.assert_close(got.double(), expected, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(got.sum(-1), torch.ones(3))
