@@ -170,18 +170,19 @@ class DQNAgent:
         nets = LearnerNetworks(online=self.online, target=self.target, target_rule=self.target_rule,
                                noise=self.noise, generator=self.generator)
         out = self.loss(nets, batch)
-        names = ["losses/td_loss", *out.metrics]
-        loss = out.loss.detach()
-        metrics = (torch.as_tensor(v, device=loss.device).detach().to(loss.dtype).reshape(()) for v in out.metrics.values())
-        values = torch.stack([loss, *metrics]).tolist()  # one device sync for the loss and every metric
-        if not math.isfinite(values[0]):
-            raise NonFiniteLossError(f"the loss is {values[0]} at update {self.updates + 1}; weights left unchanged")
-        out.metrics = dict(zip(names, values, strict=True))
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        names = ["losses/td_loss", *out.metrics]
+        loss = out.loss.detach()
+        scalars = [loss, *(torch.as_tensor(v, device=loss.device).detach().to(loss.dtype).reshape(())
+                           for v in out.metrics.values())]
         if self.max_grad_norm is not None and self.max_grad_norm > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm)
-            out.metrics["losses/grad_norm"] = float(grad_norm)
+            names.append("losses/grad_norm")
+            scalars.append(torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm).to(loss.dtype))
+        values = torch.stack(scalars).tolist()  # the update's one device sync: loss, metrics, gradient norm
+        if not math.isfinite(values[0]):  # checked before the optimiser step: the weights stay as they were
+            raise NonFiniteLossError(f"the loss is {values[0]} at update {self.updates + 1}; weights left unchanged")
+        out.metrics = dict(zip(names, values, strict=True))
         self.optimizer.step()
         self.updates += 1
         return out

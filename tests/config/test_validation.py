@@ -1,4 +1,4 @@
-"""Config validation (rlkit/validation.py): one test per rule, all problems at once, shipped presets clean, CLI."""
+"""Config validation (rlkit/validation/): one test per rule, all problems at once, shipped presets clean, CLI."""
 
 from __future__ import annotations
 
