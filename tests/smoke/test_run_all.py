@@ -1,0 +1,33 @@
+"""benchmarks/run_all.py writes BENCHMARKS.md: machine, versions, and each figure under its command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_all(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    out = tmp_path / "BENCHMARKS.md"
+    proc = subprocess.run([sys.executable, "benchmarks/run_all.py", "--quick", "--out", str(out), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, check=False)
+    return proc, out.read_text() if out.exists() else ""
+
+
+def test_writes_each_figure_under_the_command_that_printed_it(tmp_path):
+    proc, text = _run_all(tmp_path, "--only", "replay_per", "replay_memory")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert text.startswith("# Benchmarks") and "Quick mode" in text
+    assert "- machine: " in text and "cores available" in text and "torch " in text and "- date: " in text
+    assert "Command: `python benchmarks/replay_per.py --capacity 4096 --repeats 20`" in text
+    assert "sampler sample 512" in text and "speed-up" in text  # replay_per's own table
+    assert "## replay_memory" in text and "resident when full" in text
+    assert "A.L.E:" not in text and "failed" not in text
+
+
+def test_a_failing_benchmark_is_recorded_and_fails_the_run(tmp_path):
+    proc, text = _run_all(tmp_path, "--only", "replay_per", "--timeout", "0.01")
+    assert proc.returncode == 1
+    assert "## replay_per — **failed (exit 124)**" in text and "timed out after" in text
