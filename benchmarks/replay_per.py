@@ -1,9 +1,14 @@
-"""Prioritized replay at 2^20 capacity: rlkit's vectorised sum tree vs a per-item Python loop.
+"""Prioritized replay at 2^20 capacity: rlkit's vectorised sum tree vs a per-item Python loop, and vs cpprb.
 
 Times (median over ``--repeats`` single calls, microseconds) for sampling and priority updates,
 at the sampler level (stratified draw + IS weights; eps/alpha transform + tree update) and at the
 bare sum-tree level (find / update). The reference is the textbook per-item sum tree
 (Schaul et al. 2016, App. B.2.1) written as Python loops over a list, measured in the same run.
+
+Then, where ``cpprb`` (a C++ replay library on PyPI: ``pip install 'rlkit[bench]'``) is installed, its
+``PrioritizedReplayBuffer`` against rlkit's ``PrioritizedSampler`` on the same full buffer of priorities:
+sample (proportional draw + IS weights; cpprb also gathers one stored int per sample) and priority update,
+at batch 32 and 512, the two sides alternating over ``--rounds`` rounds, medians over all calls.
 
     python benchmarks/replay_per.py --capacity 1048576 --repeats 300
 """
@@ -16,6 +21,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from importlib import metadata
 
 import numpy as np
 
@@ -154,11 +160,49 @@ def measure(
     return rows
 
 
+def versus_cpprb(raw: np.ndarray, repeats: int, rounds: int, seed: int) -> None:
+    """rlkit's sampler vs cpprb's PrioritizedReplayBuffer: sample and update at batch 32 and 512."""
+    try:
+        import cpprb
+    except ImportError:
+        print("\ncpprb not installed (pip install 'rlkit[bench]'): comparison skipped")
+        return
+    capacity = raw.size
+    sampler = PrioritizedSampler(capacity=capacity, alpha=0.5, beta_start=0.4, beta_end=0.4, eps=1e-6, seed=seed)
+    sampler.on_add(np.arange(capacity))
+    sampler.update_priorities(np.arange(capacity), raw)
+    theirs = cpprb.PrioritizedReplayBuffer(capacity, {"slot": {"dtype": np.int64}}, alpha=0.5, eps=1e-6)
+    theirs.add(slot=np.arange(capacity), priorities=raw + 1e-6)  # cpprb stores (p + eps)^alpha on its own
+    rng = np.random.default_rng(seed)
+    print(f"\nvs cpprb {metadata.version('cpprb')}: capacity {capacity}, "
+          f"{rounds} alternating rounds of {repeats} calls per side, medians (us)")
+    header = f"{'operation':<22}{'cpprb (us)':>14}{'rlkit (us)':>14}{'cpprb / rlkit':>15}"
+    print(header)
+    print("-" * len(header))
+    for batch in (32, 512):
+        idx = rng.integers(0, capacity, size=(repeats + 5, batch))
+        prio = rng.exponential(1.0, size=(repeats + 5, batch))
+        ops = {
+            f"sample {batch}": (lambda i, b=batch: theirs.sample(b, beta=0.4),
+                                lambda i, b=batch: sampler.sample(b, capacity)),
+            f"update {batch}": (lambda i, x=idx, p=prio: theirs.update_priorities(x[i], p[i] + 1e-6),
+                                lambda i, x=idx, p=prio: sampler.update_priorities(x[i], p[i])),
+        }
+        for name, (their_fn, our_fn) in ops.items():
+            their_times, our_times = [], []
+            for _ in range(rounds):  # alternate, so drift on a shared machine hits both sides
+                their_times.append(median_us(their_fn, repeats))
+                our_times.append(median_us(our_fn, repeats))
+            theirs_us, ours_us = statistics.median(their_times), statistics.median(our_times)
+            print(f"{name:<22}{theirs_us:>14.1f}{ours_us:>14.1f}{theirs_us / ours_us:>14.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capacity", type=int, default=2**20, help="replay capacity (slots)")
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per operation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per side against cpprb")
     args = parser.parse_args()
     capacity, repeats = args.capacity, args.repeats
     rng = np.random.default_rng(args.seed)
@@ -191,6 +235,7 @@ def main() -> None:
     print("-" * len(header))
     for name, loop_us, rlkit_us in rows:
         print(f"{name:<22}{loop_us:>18.1f}{rlkit_us:>18.1f}{loop_us / rlkit_us:>9.2f}x")
+    versus_cpprb(raw, repeats, args.rounds, args.seed)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ class Benchmark:
 
 BENCHMARKS = (
     Benchmark("replay_per", "prioritised replay at 2^20: sample and update, batch 32 and 512, vs a per-item "
-              "Python sum-tree", (), ("--capacity", "4096", "--repeats", "20")),
+              "Python sum-tree and vs cpprb", (), ("--capacity", "4096", "--repeats", "20", "--rounds", "1")),
     Benchmark("replay_memory", "resident bytes of a 1M-transition Atari frame store", (),
               ("--capacity", "20000", "--repeats", "50")),
     Benchmark("learner_atari", "one gradient update vs a bare PyTorch loop, same network and batch (CPU)",

@@ -21,8 +21,9 @@ def test_writes_each_figure_under_the_command_that_printed_it(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert text.startswith("# Benchmarks") and "Quick mode" in text
     assert "- machine: " in text and "cores available" in text and "torch " in text and "- date: " in text
-    assert "Command: `python benchmarks/replay_per.py --capacity 4096 --repeats 20`" in text
+    assert "Command: `python benchmarks/replay_per.py --capacity 4096 --repeats 20 --rounds 1`" in text
     assert "sampler sample 512" in text and "speed-up" in text  # replay_per's own table
+    assert "vs cpprb" in text or "cpprb not installed" in text  # the cpprb comparison needs the bench extra
     assert "## replay_memory" in text and "resident when full" in text
     assert "A.L.E:" not in text and "failed" not in text
 
