@@ -38,6 +38,17 @@ if [ "${1:-train}" = "collect" ]; then
   $REPORT results --out report --reference drq_eps --reference der
   exit 0
 fi
+# The runs train with the code they started with: later commits changed the network config layout and
+# the checkpoints' network identity, so a newer checkout could not continue them. RLKIT_STUDY_CODE may
+# point at a checkout of that commit; by default a git worktree of it is made once, next to HOME.
+STUDY_COMMIT=849f0ff
+CODE="${RLKIT_STUDY_CODE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlkit-study-$STUDY_COMMIT}"
+if [ ! -d "$CODE/rlkit" ]; then
+  git worktree add --detach "$CODE" "$STUDY_COMMIT" >/dev/null
+  cp -r "$CODE/conf" "$CODE/rlkit/conf"   # the package reads its configs as rlkit.conf
+fi
+export PYTHONPATH="$CODE${PYTHONPATH:+:$PYTHONPATH}"
+echo "training with the code of $STUDY_COMMIT in $CODE"
 export -f run_one
 export TRAIN
 printf '%s\n' "${JOBS[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
