@@ -187,6 +187,12 @@ class DQNAgent:
         self.updates += 1
         return out
 
+    def compile_networks(self) -> None:
+        """``torch.compile`` the online and target networks in place (``nn.Module.compile``: parameter
+        names, checkpoints and results stay as they are; the first passes pay the compilation)."""
+        self.online.compile()
+        self.target.compile()
+
     def maybe_sync_target(self, step: int) -> bool:
         """Hard (tau = 1) or Polyak (tau < 1) target update every ``target_update_every_steps``."""
         if step - self.last_target_sync_step < self.target_update_every_steps:

@@ -35,6 +35,8 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     env_maker: EnvMaker = registry.build("env", cfg.env)
     spec = env_maker.spec
     agent = build_agent(cfg, env_maker, device)
+    if cfg.get("compile", False):  # runs configured before the key existed have none
+        agent.compile_networks()
     capacity = int(cfg.replay.capacity)
     storage = registry.build(  # storages own their n-step logic (rlkit/replay/storage.py)
         "replay/storage",

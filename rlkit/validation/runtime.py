@@ -28,6 +28,10 @@ def check_wandb(c: Checker) -> None:
 def check_device(c: Checker) -> None:
     import torch
 
+    compiled = c.value("compile", required=False)
+    if compiled is not ABSENT and not isinstance(compiled, bool):
+        c.add("compile", f"must be true or false, got {compiled!r}", "set compile=true or compile=false")
+
     device = c.value("device")
     if device is not ABSENT:
         match = _CUDA.fullmatch(device) if isinstance(device, str) else None
