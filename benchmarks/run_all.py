@@ -38,9 +38,10 @@ class Benchmark:
     args: tuple[str, ...]
     quick_args: tuple[str, ...]
     gpu: bool = False  # run only with --gpu
+    script: str = ""  # benchmarks/<script>; default <name>.py
 
     def command(self, quick: bool) -> list[str]:
-        script = "learner_atari.py" if self.name.startswith("learner_atari") else f"{self.name}.py"
+        script = self.script or f"{self.name}.py"
         return [sys.executable, f"benchmarks/{script}", *(self.quick_args if quick else self.args)]
 
 
@@ -52,7 +53,8 @@ BENCHMARKS = (
     Benchmark("learner_atari", "one gradient update vs a bare PyTorch loop, same network and batch (CPU)",
               ("--torch-threads", "1"), ("--updates", "2", "--repeats", "1", "--torch-threads", "1")),
     Benchmark("learner_atari_cuda", "one gradient update vs a bare PyTorch loop on CUDA",
-              ("--device", "cuda"), ("--device", "cuda", "--updates", "2", "--repeats", "1"), gpu=True),
+              ("--device", "cuda"), ("--device", "cuda", "--updates", "2", "--repeats", "1"), gpu=True,
+              script="learner_atari.py"),
     Benchmark("acting_atari", "the acting loop vs the raw AtariVectorEnv, and its ceilings",
               ("--num-envs", "1", "8", "--torch-threads", "1"),
               ("--num-envs", "1", "--steps", "300", "--repeats", "1", "--no-pipelined")),

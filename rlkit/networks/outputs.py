@@ -95,6 +95,9 @@ class OutputKind(nn.Module):
     kind: ClassVar[str]
     atoms: int | None = None
 
+    def __init__(self) -> None:  # no **kwargs: the builder passes in_features only to kinds that declare it
+        super().__init__()
+
     def fractions(
         self, batch_size: int, role: Role, generator: torch.Generator | None, device: torch.device
     ) -> torch.Tensor | None:
@@ -113,9 +116,6 @@ class ScalarKind(OutputKind):
 
     kind: ClassVar[str] = "scalar"
 
-    def __init__(self, *, in_features: int = 0) -> None:
-        super().__init__()
-
     def wrap(self, raw: torch.Tensor, taus: torch.Tensor | None) -> ScalarValues:
         return ScalarValues(raw)  # [B, A]
 
@@ -127,7 +127,7 @@ class CategoricalKind(OutputKind):
     kind: ClassVar[str] = "categorical"
     support: torch.Tensor
 
-    def __init__(self, *, in_features: int = 0, num_atoms: int = 51, v_min: float = -10.0, v_max: float = 10.0) -> None:
+    def __init__(self, *, num_atoms: int = 51, v_min: float = -10.0, v_max: float = 10.0) -> None:
         super().__init__()
         if num_atoms < 2:
             raise ValueError(f"num_atoms must be at least 2, got {num_atoms}")
@@ -151,7 +151,7 @@ class QuantileKind(OutputKind):
     kind: ClassVar[str] = "quantile"
     taus: torch.Tensor
 
-    def __init__(self, *, in_features: int = 0, num_quantiles: int = 200) -> None:
+    def __init__(self, *, num_quantiles: int = 200) -> None:
         super().__init__()
         if num_quantiles < 1:
             raise ValueError(f"num_quantiles must be positive, got {num_quantiles}")
