@@ -62,12 +62,12 @@ def main() -> None:
         storage = replay.storage
         rng = np.random.default_rng(0)
         # add_step through the buffer so the sampler gets every slot with a priority
-        original_add = storage.add_step
+        original_add, sampler = storage.add_step, replay.sampler
 
         def add_and_prioritise(*step):
             update = original_add(*step)
-            replay.sampler.on_remove(update.removed)
-            replay.sampler.on_add(update.added)
+            sampler.on_remove(update.removed)
+            sampler.on_add(update.added)
             return update
 
         storage.add_step = add_and_prioritise

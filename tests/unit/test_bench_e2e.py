@@ -1,0 +1,69 @@
+"""The end-to-end benchmarks' pure helpers (benchmarks/e2e_common.py): timing window, bound, extrapolation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import e2e_common
+import e2e_sb3
+import run_all
+from e2e_common import StepClock, per_million, round_order, sync_bound, worker_main
+
+
+def test_step_clock_times_only_the_steps_from_learning_start_to_the_last():
+    clock = StepClock(start=100)
+    for step, now in ((50, 1.0), (99, 2.0), (100, 10.0), (150, 20.0), (200, 30.0)):
+        clock.tick(step, now=now)
+    assert clock.steps == 100 and clock.sps == pytest.approx(100 / 20.0)
+
+
+def test_step_clock_with_vector_steps_starts_at_the_first_count_past_the_start():
+    clock = StepClock(start=10)
+    for step, now in ((8, 0.0), (16, 1.0), (24, 3.0)):  # 8 envs: counts jump over 10
+        clock.tick(step, now=now)
+    assert clock.steps == 8 and clock.sps == pytest.approx(4.0)
+
+
+def test_step_clock_without_steps_after_the_start_refuses_a_speed():
+    clock = StepClock(start=100)
+    clock.tick(100, now=1.0)
+    with pytest.raises(RuntimeError, match="no steps timed"):
+        _ = clock.sps
+
+
+def test_sync_bound_adds_the_learner_once_per_update_and_gives_shares():
+    times = {"env": 0.001, "act": 0.001, "insert": 0.0, "sample": 0.002, "update": 0.006, "priorities": 0.0}
+    bound, shares = sync_bound(times, updates_per_step=0.25)  # 2 ms + 8 ms / 4 = 4 ms per agent step
+    assert bound == pytest.approx(250.0)
+    assert shares["update"] == pytest.approx(0.375) and shares["env"] == pytest.approx(0.25)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_per_million_extrapolates_linearly():
+    assert per_million(7_056_000, 1_000) == pytest.approx(7.056e9)
+    with pytest.raises(ValueError):
+        per_million(1.0, 0)
+
+
+def test_round_order_alternates():
+    assert round_order(("a", "b"), 0) == ["a", "b"] and round_order(("a", "b"), 1) == ["b", "a"]
+
+
+def test_worker_main_runs_the_named_worker_and_prints_one_result_line(capsys):
+    assert not worker_main({}, ["--steps", "3"])
+    assert worker_main({"double": lambda p: {"x": 2 * p["x"]}}, ["--worker", "double", json.dumps({"x": 21})])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(e2e_common.RESULT_PREFIX) and json.loads(line[len(e2e_common.RESULT_PREFIX):]) == {"x": 42}
+
+
+def test_without_sb3_the_comparison_says_so_and_exits_with_the_skipped_status(monkeypatch, capsys):
+    monkeypatch.setattr(e2e_sb3, "sb3_installed", lambda: False)
+    assert e2e_sb3.main(["--steps", "10"]) == e2e_common.SKIPPED_EXIT == 77
+    assert "stable-baselines3 is not installed" in capsys.readouterr().out
+    assert run_all.status_word(77).startswith("skipped") and run_all.status_word(1) == "failed"
