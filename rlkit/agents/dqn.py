@@ -91,7 +91,7 @@ class DQNAgent:
         generator, torch's generators and the online network's noise are as they were. So evaluation
         never changes training: the same run evaluated more or less often learns the same weights."""
         layers = self._noisy_layers()
-        noise = [(layer.weight_epsilon.clone(), layer.bias_epsilon.clone()) for layer in layers]
+        noise = [layer.noise_state() for layer in layers]  # factored samples stay factored (fast acting)
         saved_rng, saved_generator = self.rng, self.generator.get_state()
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -103,8 +103,8 @@ class DQNAgent:
             finally:
                 self.rng = saved_rng
                 self.generator.set_state(saved_generator)
-                for layer, (weight_eps, bias_eps) in zip(layers, noise):
-                    layer.restore_noise(weight_eps, bias_eps)
+                for layer, state in zip(layers, noise):
+                    layer.load_noise_state(state)
 
     def act_eval(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Evaluation actions: eval epsilon; noise resampled per step, or the mean weights."""

@@ -130,14 +130,18 @@ def test_act_finds_noisy_layers_once_per_network(monkeypatch):
     assert all(not torch.equal(e, layer.weight_epsilon) for e, (_, layer) in zip(eps, walk(replacement), strict=True))
 
 
-def test_learning_after_acting_sees_the_same_network():
-    """Weights cached while acting (inference mode) serve the learner's no-grad passes unchanged:
-    an agent that acted and one that did not take the identical update."""
+@pytest.mark.parametrize("low_rank", [True, False], ids=["low_rank_acting", "built_weights"])
+def test_learning_after_acting_sees_the_same_network(low_rank):
+    """Acting (inference mode) changes nothing the learner sees: weights cached while acting serve the
+    learner's no-grad passes unchanged, and the factored acting path leaves the noise as it was; an
+    agent that acted and one that did not take the identical update."""
     import copy
 
     from rlkit.types import Batch
 
     agent = _agent("agent=rainbow", "agent.noise.resample_on_act=false", "agent.noise.resample_on_update=false")
+    for _, layer in agent.online.noisy_layers():
+        layer.low_rank_acting = low_rank
     twin = copy.deepcopy(agent)
     gen = torch.Generator().manual_seed(0)
     obs = torch.randn(32, 4, generator=gen)
@@ -145,7 +149,7 @@ def test_learning_after_acting_sees_the_same_network():
                   next_obs=torch.randn(32, 4, generator=gen), discounts=torch.full((32,), 0.99),
                   weights=torch.ones(32), indices=np.arange(32))
     agent.act(obs.numpy(), 0)
-    assert any(layer._cache is not None for _, layer in agent.online.noisy_layers())
+    assert any(layer._cache is not None for _, layer in agent.online.noisy_layers()) != low_rank
     out, twin_out = agent.update(batch), twin.update(batch)
     assert torch.equal(out.loss, twin_out.loss)
     assert torch.equal(out.priorities, twin_out.priorities)
