@@ -76,12 +76,15 @@ class RMSpropEpsInSqrt(torch.optim.Optimizer):
                 grad = param.grad
                 state = self.state[param]
                 if not state:
-                    state["step"] = 0
+                    state["step"] = torch.zeros((), device=param.device)  # a tensor: a device-side skip restores it
                     state["square_avg"] = torch.zeros_like(param)
                     if group["centered"]:
                         state["grad_avg"] = torch.zeros_like(param)
                     if momentum > 0:
                         state["momentum_buffer"] = torch.zeros_like(param)
+                step = state["step"]
+                if not isinstance(step, torch.Tensor) or step.device != param.device:  # an older or moved checkpoint
+                    state["step"] = torch.as_tensor(step, dtype=torch.float32).to(param.device)
                 state["step"] += 1
                 square_avg = state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
                 if group["centered"]:

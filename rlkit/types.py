@@ -32,9 +32,10 @@ class LossOutput:
     """What the learner needs from a loss: the scalar, per-sample PER priorities and metrics.
 
     A loss returns its metrics as 0-d tensors (no device sync inside the loss); the agent reads the
-    loss and every metric in one transfer and hands them on as floats, the loss as ``losses/td_loss``.
+    loss and every metric in one transfer and hands them on as floats, the loss as ``losses/td_loss``
+    (sync-free updates hand them on as 0-d device tensors instead).
     """
 
     loss: torch.Tensor  # [] scalar to back-propagate (already IS-weighted)
     priorities: torch.Tensor  # [B] detached, non-negative
-    metrics: dict[str, Any] = field(default_factory=dict)  # name -> 0-d tensor (from a loss) | float (from the agent)
+    metrics: dict[str, Any] = field(default_factory=dict)  # name -> 0-d tensor (loss, sync-free agent) | float (agent)

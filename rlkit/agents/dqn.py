@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.agents.guarded_step import guarded_step, place_step_counters
 from rlkit.augmentation import Augmentation, NoAugmentation
 from rlkit.losses.base import LearnerNetworks, Loss
 from rlkit.networks.layers import NoisyLinear
@@ -28,6 +29,14 @@ from rlkit.types import Batch, LossOutput
 
 class NonFiniteLossError(FloatingPointError):
     """A NaN or infinite loss; raised before it reaches the weights."""
+
+
+LOSS_METRIC = "losses/td_loss"  # the loss, as the agent reports it among the metrics
+
+
+def non_finite_message(loss: float, update: int) -> str:
+    """What :class:`NonFiniteLossError` says about update number ``update`` (1-based)."""
+    return f"the loss is {loss} at update {update}; weights left unchanged"
 
 
 @register("agent", "dqn")
@@ -72,7 +81,8 @@ class DQNAgent:
         self.rng = np.random.default_rng(seed)
         # quantile fractions (IQN) for every pass, acting and learning; checkpointed with the agent
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.updates = 0
+        self.updates = 0  # updates run (with sync_free, skipped non-finite ones included)
+        self.sync_free = False  # see set_sync_free
         self.last_target_sync_step = 0
         self._noisy: tuple[QNetwork | None, tuple[NoisyLinear, ...]] = (None, ())  # (network, its noisy layers)
         self._pinned: torch.Tensor | None = None  # page-locked staging buffer for observations bound to CUDA
@@ -158,11 +168,24 @@ class DQNAgent:
         return np.where(explore, random_actions, greedy).astype(np.int64)
 
     # ---------------------------------------------------------------------------- learning
+    def set_sync_free(self, enabled: bool) -> None:
+        """Sync-free updates (``sync_free`` in the config) on or off; see :meth:`update`."""
+        self.sync_free = enabled
+        place_step_counters(self.optimizer, on_device=enabled)
+
     def update(self, batch: Batch) -> LossOutput:
         """One gradient step on ``batch``; returns the loss value with PER priorities and metrics.
 
         The batch's observations pass through the augmentation first (DrQ, Kostrikov et al. 2020:
         ``obs`` and ``next_obs``); actions, rewards, discounts, IS weights and indices are untouched.
+
+        By default the loss, metrics and gradient norm are read in one device sync, and a non-finite
+        loss raises :class:`NonFiniteLossError` before the optimiser step. With :attr:`sync_free` the
+        update reads nothing: the metrics come back as 0-d device tensors, and a non-finite loss
+        cancels the optimiser step on the device (:func:`~rlkit.agents.guarded_step.guarded_step`):
+        that update changes neither the weights nor the optimiser state, and nothing is raised here.
+        The training loop finds it in the metrics it reads at its next log and stops the run there,
+        not at once; updates in between go on from the unchanged weights.
         """
         batch = self.augmentation(batch)
         self.online.train()
@@ -172,18 +195,23 @@ class DQNAgent:
         out = self.loss(nets, batch)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        names = ["losses/td_loss", *out.metrics]
+        names = [LOSS_METRIC, *out.metrics]
         loss = out.loss.detach()
         scalars = [loss, *(torch.as_tensor(v, device=loss.device).detach().to(loss.dtype).reshape(())
                            for v in out.metrics.values())]
         if self.max_grad_norm is not None and self.max_grad_norm > 0:
             names.append("losses/grad_norm")
             scalars.append(torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm).to(loss.dtype))
-        values = torch.stack(scalars).tolist()  # the update's one device sync: loss, metrics, gradient norm
-        if not math.isfinite(values[0]):  # checked before the optimiser step: the weights stay as they were
-            raise NonFiniteLossError(f"the loss is {values[0]} at update {self.updates + 1}; weights left unchanged")
-        out.metrics = dict(zip(names, values, strict=True))
-        self.optimizer.step()
+        stacked = torch.stack(scalars)  # [K]
+        if self.sync_free:
+            guarded_step(self.optimizer, torch.isfinite(loss))
+            out.metrics = dict(zip(names, stacked.unbind(), strict=True))
+        else:
+            values = stacked.tolist()  # the update's one device sync: loss, metrics, gradient norm
+            if not math.isfinite(values[0]):  # checked before the optimiser step: the weights stay as they were
+                raise NonFiniteLossError(non_finite_message(values[0], self.updates + 1))
+            out.metrics = dict(zip(names, values, strict=True))
+            self.optimizer.step()
         self.updates += 1
         return out
 
@@ -231,6 +259,7 @@ class DQNAgent:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
+        place_step_counters(self.optimizer, on_device=self.sync_free)  # saved by a run of the other mode
         self.rng.bit_generator.state = state["rng"]
         self.updates = int(state["updates"])
         self.last_target_sync_step = int(state["last_target_sync_step"])

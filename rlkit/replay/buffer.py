@@ -32,6 +32,8 @@ class ReplayBuffer:
             raise ValueError(f"storage capacity {storage_capacity} != sampler capacity {sampler_capacity}")
         self.storage = storage
         self.sampler = sampler
+        # whether the sampler reads the learner's priorities (a sampler that does not say is assumed to)
+        self.uses_priorities = bool(getattr(sampler, "uses_priorities", True))
 
     def __len__(self) -> int:
         """Number of sampleable transitions."""
@@ -57,8 +59,11 @@ class ReplayBuffer:
             self.sampler.on_add(update.added)
         return update
 
-    def sample(self, batch_size: int, device: torch.device | str) -> Batch:
-        """Draw ``batch_size`` sampleable transitions onto ``device``; obs keep their stored dtype."""
+    def sample(self, batch_size: int, device: torch.device | str, *, non_blocking: bool = False) -> Batch:
+        """Draw ``batch_size`` sampleable transitions onto ``device``; obs keep their stored dtype.
+
+        ``non_blocking``: on CUDA, copy through page-locked memory without waiting for the device
+        (a plain copy from pageable memory waits for the work queued before it)."""
         if len(self.storage) == 0:
             raise ValueError("cannot sample: the replay buffer holds no sampleable transition yet")
         size = self.storage.size
@@ -80,8 +85,14 @@ class ReplayBuffer:
         rows = self.storage.get(indices)
         device = torch.device(device)
 
+        pinned = non_blocking and device.type == "cuda"
+
         def to_device(array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=dtype)
+            host = torch.from_numpy(np.ascontiguousarray(array))
+            if not pinned:
+                return host.to(device=device, dtype=dtype)
+            # torch's caching host allocator reuses the page-locked block only once the copy is done
+            return host.to(dtype=dtype).pin_memory().to(device, non_blocking=True)
 
         return Batch(
             obs=to_device(rows["obs"]),  # [B, *obs_shape]
@@ -99,6 +110,8 @@ class ReplayBuffer:
         Slots that stopped being sampleable since they were drawn are skipped, so a late update
         can never revive a removed slot.
         """
+        if not self.uses_priorities:  # uniform replay: the priorities need not leave the device
+            return
         if isinstance(priorities, torch.Tensor):
             priorities = priorities.detach().to(device="cpu", dtype=torch.float64).numpy()
         indices = np.asarray(indices, dtype=np.int64)

@@ -22,7 +22,10 @@ from rlkit.replay.sum_tree import SumTree
 
 @runtime_checkable
 class Sampler(Protocol):
-    """What :class:`rlkit.replay.buffer.ReplayBuffer` needs from a sampler."""
+    """What :class:`rlkit.replay.buffer.ReplayBuffer` needs from a sampler.
+
+    A class attribute ``uses_priorities = False`` says it ignores the learner's priorities, so they
+    are never sent (a sampler without one is sent them)."""
 
     capacity: int
 
@@ -69,6 +72,8 @@ def _restore_rng(rng: np.random.Generator, state: dict[str, Any]) -> None:
 class UniformSampler:
     """Uniform sampling with replacement over the filled slots (Mnih et al. 2015)."""
 
+    uses_priorities = False  # the learner's priorities are ignored: the loop need not send them
+
     def __init__(self, *, capacity: int, seed: int = 0) -> None:
         self.capacity = _check_capacity(capacity)
         self._rng = np.random.default_rng(seed)
@@ -113,6 +118,8 @@ class PrioritizedSampler:
     the sampled batch (Dopamine), which makes the weights of one batch larger than they would be.
     New slots get the largest priority seen so far (1.0 before any update).
     """
+
+    uses_priorities = True
 
     def __init__(
         self,

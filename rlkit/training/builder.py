@@ -37,6 +37,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     agent = build_agent(cfg, env_maker, device)
     if cfg.get("compile", False):  # runs configured before the key existed have none
         agent.compile_networks()
+    agent.set_sync_free(sync_free_enabled(cfg.get("sync_free", "auto"), device))
     capacity = int(cfg.replay.capacity)
     storage = registry.build(  # storages own their n-step logic (rlkit/replay/storage.py)
         "replay/storage",
@@ -51,6 +52,11 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     sampler = registry.build("replay/sampler", cfg.replay.sampler, capacity=capacity, seed=int(cfg.seed))
     replay = ReplayBuffer(storage=storage, sampler=sampler)
     return Parts(env_maker=env_maker, agent=agent, replay=replay)
+
+
+def sync_free_enabled(setting: bool | str, device: torch.device) -> bool:
+    """``sync_free``: ``auto`` is on for CUDA and off elsewhere (where a sync costs nothing)."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
 
 
 def build_agent(cfg: DictConfig, env_maker: EnvMaker, device: torch.device) -> DQNAgent:

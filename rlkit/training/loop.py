@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import signal
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.agents.dqn import NonFiniteLossError
+from rlkit.agents.dqn import LOSS_METRIC, NonFiniteLossError, non_finite_message
 from rlkit.envs.state import load_vector_env_state
 from rlkit.logging import build_loggers
 from rlkit.training.builder import Parts, build_parts, import_user_modules
 from rlkit.training.cadence import Cadence
+from rlkit.training.device_metrics import DeviceMetrics
 from rlkit.training.episodes import EpisodeTracker, game_over
 from rlkit.training.evaluate import EvaluationInterrupted
 from rlkit.training.evaluator import Evaluator
@@ -36,6 +39,7 @@ from rlkit.training.resume import finished_run
 from rlkit.training.run_checkpoints import RunCheckpoints
 from rlkit.training.run_state import LoopState, RunClock
 from rlkit.training.signals import STOP_SIGNALS, Preempted, StopSignals
+from rlkit.types import Batch, LossOutput
 from rlkit.utils.files import atomic_write, truncate_metrics
 from rlkit.utils.runtime import resolve_device, seed_everything
 from rlkit.utils.threads import ThreadGovernor, configure_threads, forward_flops
@@ -101,6 +105,7 @@ class Trainer:
             should_stop=lambda: self.signals.received is not None,
         )
         self._pending: defaultdict[str, list[float]] = defaultdict(list)  # learner metrics since the last log
+        self._device_metrics = DeviceMetrics()  # sync-free updates' metrics, moved to _pending at logs and checkpoints
 
     def _configure_threads(self, setting: int | str) -> ThreadGovernor | None:
         """Torch threads for this run (:mod:`rlkit.utils.threads`); with ``auto``, a governor that
@@ -120,9 +125,11 @@ class Trainer:
 
     def state_dict(self, *, obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None) -> dict[str, Any]:
         """Everything a resumed run needs: counters, parts, RNGs, env states, logger states."""
+        self._collect_device_metrics()
         return self.checkpoints.state_dict(self.state, self.tracker, self._pending, obs=obs, envs=envs, loggers=loggers)
 
     def _save_checkpoint(self, *, obs: np.ndarray, envs: Any, loggers: Any) -> Path:
+        self._collect_device_metrics()  # a skipped non-finite update stops the run before a checkpoint keeps it
         return self.checkpoints.save(self.state, self.tracker, self._pending, obs=obs, envs=envs, loggers=loggers)
 
     # ------------------------------------------------------------------------------ main
@@ -253,6 +260,7 @@ class Trainer:
                 self.checkpoints.cadence.advance_past(state.step)
                 self._save_checkpoint(obs=obs, envs=envs, loggers=loggers)
 
+        self._collect_device_metrics()  # a non-finite update since the last log stops the run here
         if not stopped_early:
             final = evaluator.evaluate(eval_envs, loggers, prefix="final", interruptible=False)
         if cfg.eval.get("video", False):
@@ -267,24 +275,64 @@ class Trainer:
         return summary
 
     def _update_cycle(self, batch_size: int, updates: int) -> None:
-        """``updates`` learner updates, each on a fresh batch; their metrics wait for the next log."""
+        """``updates`` learner updates, each on a fresh batch; their metrics wait for the next log.
+
+        With sync-free updates (``agent.sync_free``) nothing here waits for the device, except the
+        transfer of PER priorities to the host's sum tree (one per update, prioritized replay only).
+        """
         agent, replay = self.parts.agent, self.parts.replay
         for _ in range(updates):
-            batch = replay.sample(batch_size, self.device)
+            batch = replay.sample(batch_size, self.device, non_blocking=agent.sync_free)
             try:
                 out = agent.update(batch)
             except NonFiniteLossError as err:
-                raise NonFiniteLossError(
-                    f"{err}, at agent step {self.state.step}. The run stops; the last good checkpoint is "
-                    f"{self.checkpoints.last or 'none (no checkpoint written yet)'} and was not touched. "
-                    "Try a lower optim.lr, gradient clipping (agent.max_grad_norm) or reward clipping."
-                ) from err
+                raise self._non_finite(str(err), self.state.step) from err
+            if agent.sync_free:
+                self._send_priorities(batch, out)
+                self._device_metrics.add(out.metrics, update=agent.updates, step=self.state.step)
+                continue
             replay.update_priorities(batch.indices, out.priorities)
             for key, value in out.metrics.items():
                 self._pending[key].append(value)
 
+    def _non_finite(self, detail: str, step: int, note: str = "") -> NonFiniteLossError:
+        """The error that stops a run whose loss became NaN/inf at agent step ``step``."""
+        return NonFiniteLossError(
+            f"{detail}, at agent step {step}. The run stops; the last good checkpoint is "
+            f"{self.checkpoints.last or 'none (no checkpoint written yet)'} and was not touched. "
+            f"Try a lower optim.lr, gradient clipping (agent.max_grad_norm) or reward clipping.{note}"
+        )
+
+    def _send_priorities(self, batch: Batch, out: LossOutput) -> None:
+        """Sync-free PER: priorities and the loss in one transfer (none for uniform replay); a
+        non-finite loss stops the run at once, its optimiser step already cancelled on the device."""
+        replay = self.parts.replay
+        if not replay.uses_priorities:
+            return
+        host = torch.cat([out.priorities.detach().double(), out.metrics[LOSS_METRIC].double().reshape(1)]).cpu()
+        values = host.numpy()  # [B + 1]: priorities, then the loss
+        if not math.isfinite(values[-1]):
+            update = self.parts.agent.updates
+            raise self._non_finite(non_finite_message(float(values[-1]), update), self.state.step)
+        replay.update_priorities(batch.indices, values[:-1])
+
+    def _collect_device_metrics(self) -> None:
+        """Sync-free updates: read their metrics into the pending ones (one sync); stop at a non-finite loss."""
+        rows = self._device_metrics.drain()
+        if not rows.values:
+            return
+        loss = rows.names.index(LOSS_METRIC)
+        for values, update, step in zip(rows.values, rows.updates, rows.steps, strict=True):
+            if not math.isfinite(values[loss]):
+                note = (f" (Sync-free updates: found at agent step {self.state.step}, when the metrics were read; "
+                        "this update and any later non-finite one were skipped and changed nothing.)")
+                raise self._non_finite(non_finite_message(values[loss], update), step, note)
+            for key, value in zip(rows.names, values, strict=True):
+                self._pending[key].append(value)
+
     def _training_metrics(self, steps: int, train_s: float) -> dict[str, float]:
         """The learner metrics since the last log (means) and the loop's charts."""
+        self._collect_device_metrics()
         agent, replay = self.parts.agent, self.parts.replay
         metrics = {key: float(np.mean(vals)) for key, vals in self._pending.items()}
         # training steps per second of training time: evaluations and checkpoints excluded

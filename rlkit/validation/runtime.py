@@ -31,6 +31,10 @@ def check_device(c: Checker) -> None:
     compiled = c.value("compile", required=False)
     if compiled is not ABSENT and not isinstance(compiled, bool):
         c.add("compile", f"must be true or false, got {compiled!r}", "set compile=true or compile=false")
+    sync_free = c.value("sync_free", required=False)
+    if sync_free is not ABSENT and not isinstance(sync_free, bool) and sync_free != "auto":
+        c.add("sync_free", f"must be auto, true or false, got {sync_free!r}",
+              "set sync_free=auto (on for CUDA devices), sync_free=true or sync_free=false")
 
     device = c.value("device")
     if device is not ABSENT:

@@ -4,6 +4,8 @@ On a GPU each read (``.item()``, ``.tolist()``, ``float(tensor)``, ``bool(tensor
 device; the update gathers what it reports into one ``tolist`` (which is also where the non-finite guard
 looks, before the optimiser step). Counted here on CPU by wrapping those methods, for calls made from
 rlkit's code (torch's optimisers read their step counters with ``.item()``, host tensors even on a GPU).
+This is the default path (``sync_free=false``, the CPU default); sync-free updates read nothing at all
+(``tests/unit/test_sync_free.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def test_one_device_read_per_update(monkeypatch, agent):
     from rlkit.training.builder import build_parts
     from rlkit.types import Batch
 
-    parts = build_parts(compose(f"agent={agent}", "torch_threads=1"), torch.device("cpu"))
+    parts = build_parts(compose(f"agent={agent}", "torch_threads=1", "sync_free=false"), torch.device("cpu"))
     rng = np.random.default_rng(0)
     batch = Batch(obs=torch.from_numpy(rng.normal(size=(8, 4)).astype(np.float32)),
                   actions=torch.from_numpy(rng.integers(2, size=8)), rewards=torch.ones(8),
