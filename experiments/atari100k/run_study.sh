@@ -28,14 +28,20 @@ run_one() {
 }
 
 if [ "${1:-train}" = "collect" ]; then
+  # the study's variants go to results/ and report/; diagnostic runs (any other variant, e.g. der_ce_priority:
+  # DER with one knob changed, run by hand with variant=<name>) to diagnostics/, reported beside DER's runs
   for dir in runs/*/*/seed*; do
     [ -f "$dir/summary.json" ] || { echo "unfinished: $dir"; continue; }
-    out="results/${dir#runs/}"
+    variant=$(basename "$(dirname "$dir")")
+    case "$variant" in der|drq_eps) out="results/${dir#runs/}" ;; *) out="diagnostics/results/${dir#runs/}" ;; esac
     mkdir -p "$out/.hydra"
     cp "$dir/config.yaml" "$dir/metrics.jsonl" "$dir/summary.json" "$out/"
     cp "$dir/.hydra/overrides.yaml" "$out/.hydra/" 2>/dev/null || true
   done
   $REPORT results --out report --reference drq_eps --reference der
+  if [ -d diagnostics/results ]; then
+    $REPORT results/*/der diagnostics/results --out diagnostics/report --baseline der --reference der
+  fi
   exit 0
 fi
 # The runs train with the code they started with: later commits changed the network config layout and
