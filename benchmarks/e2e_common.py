@@ -45,15 +45,16 @@ QUIET_RUN = [
 
 
 class StepClock:
-    """Agent steps per second from the first tick at or past ``start`` to the last tick.
+    """Agent steps per second from the first tick at or past ``start`` to the last tick up to ``stop``.
 
     ``tick(step)`` is called after each env step with the agent-step count reached so far. The clock
     starts at the first step count ``>= start`` (learning starts there) and stops at the last tick, so
-    work before learning starts and after the last env step is not counted.
+    work before learning starts and after the last env step is not counted. Ticks past ``stop`` (the
+    run's last step; pipelined acting receives a step in flight when its envs close) are ignored.
     """
 
-    def __init__(self, start: int) -> None:
-        self.start = start
+    def __init__(self, start: int, stop: int | None = None) -> None:
+        self.start, self.stop = start, stop
         self.t0: float | None = None
         self.step0 = 0
         self.t1 = 0.0
@@ -61,6 +62,8 @@ class StepClock:
 
     def tick(self, step: int, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
+        if self.stop is not None and step > self.stop:
+            return
         if self.t0 is None:
             if step < self.start:
                 return
@@ -80,44 +83,49 @@ class StepClock:
         return self.steps / (self.t1 - self.t0)
 
 
-def rlkit_run_overrides(base: Sequence[str], *, learning_starts: int, steps_after: int, threads: int) -> list[str]:
-    """``base`` + a run of ``learning_starts + steps_after`` agent steps with negligible extras."""
+def rlkit_run_overrides(base: Sequence[str], *, learning_starts: int, steps_after: int, threads: int,
+                        device: str = "cpu") -> list[str]:
+    """``base`` + a run of ``learning_starts + steps_after`` agent steps on ``device`` with negligible extras."""
     return [
         *base,
         f"train.learning_starts_steps={learning_starts}",
         f"train.steps={learning_starts + steps_after}",
         f"torch_threads={threads}",
-        *QUIET_RUN,
+        *(f"device={device}" if item == "device=cpu" else item for item in QUIET_RUN),
     ]
 
 
 def run_rlkit_timed(overrides: Sequence[str], learning_starts: int) -> tuple[StepClock, Any]:
     """Run ``rlkit.training.loop.Trainer`` on ``overrides``; (its clock from learning starts, the trainer).
 
-    The trainer's own training envs are wrapped so that each ``step`` call ticks a :class:`StepClock`
-    (``clock.sps``: agent steps/s after learning starts).
+    The trainer's own training envs are wrapped so that each finished step ticks a :class:`StepClock`
+    (``clock.sps``: agent steps/s after learning starts), with pipelined acting too.
     """
     import rlkit.components  # noqa: F401  (registers the built-in parts)
     from rlkit.config import compose_config
     from rlkit.training.loop import Trainer
 
-    clock = StepClock(learning_starts)
     with tempfile.TemporaryDirectory(prefix="rlkit-e2e-") as run_dir:
         trainer = Trainer(compose_config(list(overrides)), Path(run_dir))
+        clock = StepClock(learning_starts, stop=trainer.total_steps)
         maker = trainer.parts.env_maker
         make_train = maker.make_train
 
+        counted = [0]  # agent steps of all training envs (pipelined acting builds several groups)
+
         def make_timed_train(**kwargs: Any) -> Any:
             envs = make_train(**kwargs)
-            step, counted = envs.step, [0]
+            # the step's end: ale-py's adapter ends every step (also pipelined ones) in recv, other envs in step
+            name = "recv" if callable(getattr(envs, "recv", None)) else "step"
+            finish = getattr(envs, name)
 
-            def timed_step(actions: Any) -> Any:
-                out = step(actions)
+            def timed_finish(*args: Any) -> Any:
+                out = finish(*args)
                 counted[0] += envs.num_envs
                 clock.tick(counted[0])
                 return out
 
-            envs.step = timed_step
+            setattr(envs, name, timed_finish)
             return envs
 
         maker.make_train = make_timed_train

@@ -17,7 +17,9 @@ through ``DQN.learn``. Both are timed the same way: agent steps per second from 
 learning starts to the last env step (a wrapper around rlkit's training envs; a callback in SB3), so
 set-up, warm-up and anything after the last step are left out. Every run is its own subprocess (torch
 threads, memory); the two sides alternate over ``--rounds`` at each ``--torch-threads`` setting, and the
-medians are compared (rlkit / SB3, and each side's best setting against the other's).
+medians are compared (rlkit / SB3, and each side's best setting against the other's). With ``--pipelined``
+a third side runs rlkit with ``train.pipeline=true`` (rlkit/training/stepping.py: the emulator steps while
+rlkit stores the last step and updates; actions lag the learner by one update cycle, 4 agent steps here).
 
 Memory. Each side's own DQN replay buffer (rlkit: the ``frame_stack`` storage ``agent=dqn env=atari*``
 builds; SB3: ``DQN.replay_buffer``, with ``optimize_memory_usage`` False, its default, which stores
@@ -88,7 +90,8 @@ def make_sb3_env(seed: int) -> Any:
     return VecFrameStack(env, n_stack=4)
 
 
-def make_sb3_dqn(*, buffer_size: int, learning_starts: int, epsilon: float, optimize_memory: bool) -> Any:
+def make_sb3_dqn(*, buffer_size: int, learning_starts: int, epsilon: float, optimize_memory: bool,
+                 device: str = "cpu") -> Any:
     """SB3's DQN with the Nature schedule; its own defaults otherwise (Adam 1e-4, grad norm 10)."""
     from stable_baselines3 import DQN
 
@@ -96,7 +99,7 @@ def make_sb3_dqn(*, buffer_size: int, learning_starts: int, epsilon: float, opti
         "CnnPolicy", make_sb3_env(seed=0), buffer_size=buffer_size, learning_starts=learning_starts, batch_size=32,
         train_freq=4, gradient_steps=1, target_update_interval=NATURE_TARGET_STEPS,
         exploration_initial_eps=epsilon, exploration_final_eps=epsilon, optimize_memory_usage=optimize_memory,
-        replay_buffer_kwargs={"handle_timeout_termination": not optimize_memory}, device="cpu", seed=0, verbose=0,
+        replay_buffer_kwargs={"handle_timeout_termination": not optimize_memory}, device=device, seed=0, verbose=0,
     )
 
 
@@ -114,7 +117,7 @@ def sb3_speed(p: dict[str, Any]) -> dict[str, Any]:
             return True
 
     model = make_sb3_dqn(buffer_size=p["replay"], learning_starts=p["learning_starts"], epsilon=p["epsilon"],
-                         optimize_memory=False)
+                         optimize_memory=False, device=p.get("device", "cpu"))
     model.learn(total_timesteps=p["learning_starts"] + p["steps"], callback=Ticks())
     return {"sps": clock.sps, "threads": torch.get_num_threads(), "updates": model._n_updates}
 
@@ -150,8 +153,9 @@ def rlkit_speed(p: dict[str, Any]) -> dict[str, Any]:
     """Worker: rlkit's Trainer for ``learning_starts + steps`` agent steps; steps/s after learning starts."""
     import torch
 
-    overrides = rlkit_run_overrides(rlkit_base(p), learning_starts=p["learning_starts"], steps_after=p["steps"],
-                                    threads=p["threads"])
+    base = [*rlkit_base(p), *(["train.pipeline=true"] if p.get("pipeline") else [])]
+    overrides = rlkit_run_overrides(base, learning_starts=p["learning_starts"], steps_after=p["steps"],
+                                    threads=p["threads"], device=p.get("device", "cpu"))
     clock, trainer = run_rlkit_timed(overrides, p["learning_starts"])
     return {"sps": clock.sps, "threads": torch.get_num_threads(), "updates": trainer.parts.agent.updates}
 
@@ -185,38 +189,49 @@ def rlkit_memory(p: dict[str, Any]) -> dict[str, Any]:
     return {"grown": grown, "transitions": k, "array_bytes": replay.storage.nbytes, "capacity": k}
 
 
-WORKERS = {"rlkit-speed": rlkit_speed, "sb3-speed": sb3_speed, "rlkit-memory": rlkit_memory,
-           "sb3-memory": sb3_memory}
+WORKERS = {"rlkit-speed": rlkit_speed, "rlkit-pipelined-speed": lambda p: rlkit_speed({**p, "pipeline": True}),
+           "sb3-speed": sb3_speed, "rlkit-memory": rlkit_memory, "sb3-memory": sb3_memory}
 
 
 # --------------------------------------------------------------------------------------------- parent
+def sides(args: argparse.Namespace) -> tuple[str, ...]:
+    return ("rlkit", "rlkit-pipelined", "sb3") if args.pipelined else ("rlkit", "sb3")
+
+
 def measure_speed(args: argparse.Namespace) -> dict[tuple[str, int], list[float]]:
     """Agent steps/s per (side, threads), the sides alternating over rounds."""
     speeds: dict[tuple[str, int], list[float]] = defaultdict(list)
     params = {"learning_starts": args.learning_starts, "steps": args.steps, "replay": args.replay,
-              "epsilon": args.epsilon, "optim": args.rlkit_optim}
+              "epsilon": args.epsilon, "optim": args.rlkit_optim, "device": args.device}
     for round_index in range(args.rounds):
         for threads in args.torch_threads:
-            for side in round_order(("rlkit", "sb3"), round_index):
+            for side in round_order(sides(args), round_index):
                 result = run_worker(SCRIPT, f"{side}-speed", {**params, "threads": threads})
                 speeds[(side, threads)].append(result["sps"])
-                print(f"  round {round_index + 1} threads {threads} {side:<5} {result['sps']:8.1f} agent steps/s "
+                print(f"  round {round_index + 1} threads {threads} {side:<15} {result['sps']:8.1f} agent steps/s "
                       f"({result['updates']} updates in all)", flush=True)
     return speeds
 
 
 def print_speed(speeds: dict[tuple[str, int], list[float]], args: argparse.Namespace) -> None:
+    ours_sides = [side for side in sides(args) if side != "sb3"]
     print(f"\nspeed: agent steps/s after learning starts ({args.steps} steps timed per run), medians of "
           f"{args.rounds} alternating rounds (min-max)")
-    print(f"{'torch threads':>13}{'rlkit':>10}{'SB3':>10}{'rlkit / SB3':>13}   spread rlkit | SB3")
+    print(f"{'torch threads':>13}" + "".join(f"{side:>17}{side + ' / SB3':>22}" for side in ours_sides)
+          + f"{'SB3':>10}   spread " + " | ".join(sides(args)))
     for threads in args.torch_threads:
-        ours, theirs = speeds[("rlkit", threads)], speeds[("sb3", threads)]
-        print(f"{threads:>13}{median(ours):>10.1f}{median(theirs):>10.1f}{median(ours) / median(theirs):>12.2f}x"
-              f"   {spread(ours)} | {spread(theirs)}")
-    best = {side: max(args.torch_threads, key=lambda t, s=side: median(speeds[(s, t)])) for side in ("rlkit", "sb3")}
-    ours, theirs = median(speeds[("rlkit", best["rlkit"])]), median(speeds[("sb3", best["sb3"])])
-    print(f"best setting each: rlkit {ours:.1f} (threads={best['rlkit']}) vs SB3 {theirs:.1f} (threads={best['sb3']}): "
-          f"rlkit / SB3 = {ours / theirs:.2f}x   (issue 13 target: >= 1.5x on CPU)")
+        theirs = speeds[("sb3", threads)]
+        row = "".join(f"{median(speeds[(side, threads)]):>17.1f}{median(speeds[(side, threads)]) / median(theirs):>21.2f}x"
+                      for side in ours_sides)
+        print(f"{threads:>13}{row}{median(theirs):>10.1f}   "
+              + " | ".join(spread(speeds[(side, threads)]) for side in sides(args)))
+    best = {side: max(args.torch_threads, key=lambda t, s=side: median(speeds[(s, t)])) for side in sides(args)}
+    theirs = median(speeds[("sb3", best["sb3"])])
+    for side in ours_sides:
+        ours = median(speeds[(side, best[side])])
+        print(f"best setting each: {side} {ours:.1f} (threads={best[side]}) vs SB3 {theirs:.1f} "
+              f"(threads={best['sb3']}): {side} / SB3 = {ours / theirs:.2f}x   (issue 13 target: "
+              f"{'>= 3x on a GPU' if args.device == 'cuda' else '>= 1.5x on CPU'})")
 
 
 def measure_memory(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -257,6 +272,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rlkit-optim", default="rmsprop_tf", choices=["rmsprop_tf", "adam"],
                         help="rlkit's optimiser: its DQN preset's (rmsprop_tf) or SB3's kind (adam)")
     parser.add_argument("--memory-transitions", type=int, default=50_000, help="real transitions per replay fill")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where both sides train (speed only; the replay memory is host memory either way)")
+    parser.add_argument("--pipelined", action="store_true",
+                        help="also time rlkit with train.pipeline=true (a third side in each round)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)
@@ -278,7 +297,7 @@ def main(argv: list[str]) -> int:
         return SKIPPED_EXIT
     print(f"DQN on Pong, rlkit vs Stable-Baselines3 {metadata.version('stable-baselines3')}: one env, batch 32, "
           f"an update every 4 agent steps, replay {args.replay:,}, learning starts at {args.learning_starts:,}, "
-          f"epsilon {args.epsilon}; optimisers: rlkit {args.rlkit_optim}, SB3 Adam; torch "
+          f"epsilon {args.epsilon}; optimisers: rlkit {args.rlkit_optim}, SB3 Adam; device {args.device}; torch "
           f"{metadata.version('torch')}, cores {len(os.sched_getaffinity(0))}, load {os.getloadavg()[0]:.1f}")
     if not args.skip_speed:
         print_speed(measure_speed(args), args)

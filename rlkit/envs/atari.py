@@ -244,12 +244,16 @@ class AtariEnvMaker:
         return list(ale.getLegalActionSet() if self.full_action_space else ale.getMinimalActionSet())
 
     # ------------------------------------------------------------------------------ training
-    def make_train(self, *, seed: int) -> gym.vector.VectorEnv:
-        """ale-py's threaded vector env; the caller resets it with per-env seeds."""
+    def make_train(self, *, seed: int, num_envs: int | None = None) -> gym.vector.VectorEnv:
+        """ale-py's threaded vector env of ``num_envs`` (default ``env.num_envs``) envs; the caller
+        resets it with per-env seeds. A part of the envs (a pipelining group) gets its share of
+        ``env.num_threads``, so the groups together use no more threads than one vector env would."""
+        num_envs = self.num_envs if num_envs is None else int(num_envs)
+        threads = max(1, min(num_envs, self.num_threads * num_envs // self.num_envs))
         envs = ale_py.AtariVectorEnv(
             self.game,
-            self.num_envs,
-            num_threads=self.num_threads,
+            num_envs,
+            num_threads=threads,
             max_num_frames_per_episode=self.max_episode_frames,
             repeat_action_probability=self.sticky_action_prob,
             full_action_space=self.full_action_space,

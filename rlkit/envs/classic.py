@@ -65,8 +65,9 @@ class GymEnvMaker:
         envs.action_space.seed(seed)
         return envs  # the caller resets with per-env seeds
 
-    def make_train(self, *, seed: int) -> gym.vector.VectorEnv:
-        return self._make(self.num_envs, seed, self.vectorization)
+    def make_train(self, *, seed: int, num_envs: int | None = None) -> gym.vector.VectorEnv:
+        """``num_envs`` (default ``env.num_envs``) envs; the caller resets them with per-env seeds."""
+        return self._make(self.num_envs if num_envs is None else int(num_envs), seed, self.vectorization)
 
     def make_eval(self, *, num_envs: int, seed: int) -> gym.vector.VectorEnv:
         return self._make(num_envs, seed, "sync")

@@ -47,6 +47,8 @@ class EnvMaker(Protocol):
     spec: EnvSpec
     num_envs: int
 
-    def make_train(self, *, seed: int) -> gym.vector.VectorEnv: ...
+    def make_train(self, *, seed: int, num_envs: int | None = None) -> gym.vector.VectorEnv:
+        """``num_envs`` training envs (default: the maker's ``num_envs``; pipelined acting builds groups)."""
+        ...
 
     def make_eval(self, *, num_envs: int, seed: int) -> gym.vector.VectorEnv: ...

@@ -18,6 +18,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlkit.envs.groups import EnvGroups
+
 _PLAIN = (bool, int, float, str, type(None))
 
 
@@ -48,8 +50,12 @@ def _snapshot(obj: Any) -> dict[str, Any]:
     return attrs
 
 
-def vector_env_state(envs: gym.vector.VectorEnv) -> dict[str, Any] | None:
-    """A snapshot of every sub-env (None if ``envs`` is not an in-process ``SyncVectorEnv``)."""
+def vector_env_state(envs: gym.vector.VectorEnv | EnvGroups) -> dict[str, Any] | None:
+    """A snapshot of every sub-env (None if ``envs`` is not an in-process ``SyncVectorEnv``, or
+    groups of them)."""
+    if isinstance(envs, EnvGroups):
+        states = [vector_env_state(group.envs) for group in envs.groups]
+        return None if any(state is None for state in states) else {"groups": states}
     base = envs.unwrapped if hasattr(envs, "unwrapped") else envs
     if not isinstance(base, gym.vector.SyncVectorEnv):
         return None
@@ -69,14 +75,29 @@ def vector_env_state(envs: gym.vector.VectorEnv) -> dict[str, Any] | None:
     return snapshot
 
 
-def load_vector_env_state(envs: gym.vector.VectorEnv, snapshot: dict[str, Any]) -> None:
-    """Put every sub-env back into the state :func:`vector_env_state` recorded (after a reset)."""
+def load_vector_env_state(envs: gym.vector.VectorEnv | EnvGroups, snapshot: dict[str, Any]) -> None:
+    """Put every sub-env back into the state :func:`vector_env_state` recorded (after a reset).
+
+    Env ``i`` gets env ``i``'s state however the envs are grouped, so a run may resume with another
+    ``train.pipeline_groups`` than it was saved with."""
+    parts = snapshot.get("groups", [snapshot])
+    entries = [entry for part in parts for entry in part["envs"]]
+    if isinstance(envs, EnvGroups):
+        if len(entries) != envs.num_envs:
+            raise ValueError(f"snapshot holds {len(entries)} envs, these envs are {envs.num_envs}")
+        for g, group in enumerate(envs.groups):
+            _load_sync(group.envs, entries[envs.envs_of(g)])
+        return
+    _load_sync(envs, entries)
+
+
+def _load_sync(envs: gym.vector.VectorEnv, entries: list[dict[str, Any]]) -> None:
     base = envs.unwrapped if hasattr(envs, "unwrapped") else envs
     if not isinstance(base, gym.vector.SyncVectorEnv):
         raise TypeError(f"env snapshots restore only into SyncVectorEnv, got {type(base).__name__}")
-    if int(snapshot["num_envs"]) != len(base.envs):
-        raise ValueError(f"snapshot holds {snapshot['num_envs']} envs, this vector env has {len(base.envs)}")
-    for env, saved in zip(base.envs, snapshot["envs"]):
+    if len(entries) != len(base.envs):
+        raise ValueError(f"snapshot holds {len(entries)} envs, this vector env has {len(base.envs)}")
+    for env, saved in zip(base.envs, entries):
         chain = _chain(env)
         types = [type(layer).__name__ for layer in chain]
         if types != list(saved["types"]):

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.replay.device_frames import DeviceFrames
+from rlkit.replay.frame_ring import FrameRing
 from rlkit.replay.samplers import Sampler
 from rlkit.replay.storage import Storage, StorageUpdate
 from rlkit.types import Batch
@@ -34,6 +36,15 @@ class ReplayBuffer:
         self.sampler = sampler
         # whether the sampler reads the learner's priorities (a sampler that does not say is assumed to)
         self.uses_priorities = bool(getattr(sampler, "uses_priorities", True))
+        self.device_frames: DeviceFrames | None = None  # replay.on_device: a device copy of the frames
+
+    def keep_frames_on(self, device: torch.device | str) -> None:
+        """Keep a copy of the frames on ``device`` and gather batches' stacks there (``replay.on_device``;
+        frame-stack storage only: :mod:`rlkit.replay.device_frames`)."""
+        if not isinstance(self.storage, FrameRing):
+            raise TypeError(f"replay.on_device=true needs replay/storage=frame_stack (stacks gathered from single "
+                             f"frames on the device); this replay's storage is {type(self.storage).__name__}")
+        self.device_frames = DeviceFrames(self.storage, device)
 
     def __len__(self) -> int:
         """Number of sampleable transitions."""
@@ -82,12 +93,19 @@ class ReplayBuffer:
                     f"redraws ({len(self.storage)} sampleable transitions among {size} slots); the sampler "
                     "and storage disagree about which slots hold transitions"
                 )
-        rows = self.storage.get(indices)
+        frames = self.device_frames
+        if frames is not None:
+            frames.sync()
+            rows = self.storage.get(indices, device_frames=frames)
+        else:
+            rows = self.storage.get(indices)
         device = torch.device(device)
 
         pinned = non_blocking and device.type == "cuda"
 
-        def to_device(array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        def to_device(array: np.ndarray | torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+            if isinstance(array, torch.Tensor):  # gathered on the device already
+                return array.to(device=device, dtype=dtype)
             host = torch.from_numpy(np.ascontiguousarray(array))
             if not pinned:
                 return host.to(device=device, dtype=dtype)
@@ -135,3 +153,5 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.storage.load_state_dict(state["storage"])
         self.sampler.load_state_dict(state["sampler"])
+        if self.device_frames is not None:
+            self.device_frames.invalidate()

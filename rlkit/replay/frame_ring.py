@@ -24,9 +24,12 @@ episode end). A slot is sampleable once rows t .. t + m are written and while no
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rlkit.replay.device_frames import DeviceFrames
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +192,21 @@ class FrameRing:
         ok &= np.all(have | ~need, axis=1)
         return ok, m
 
-    def _stacks(self, env: np.ndarray, row: np.ndarray) -> np.ndarray:
-        """Observation stacks ending at rows ``row [K]``: [K, S, *frame_shape], padded per ``padding``."""
+    def _stack_slots(self, env: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame slots of the stacks ending at rows ``row [K]``: ``[K * S]``, and the positions that
+        are zero padding (``[K * S]`` bool, or None when the env pads by repeating a frame)."""
         hist = self._hist[self._slot(env, row)].astype(np.int64)  # [K]
         lags = np.minimum(self._lags[None, :], hist[:, None])  # [K, S]; repeat_first pads with row - hist
         slots = self._slot(env[:, None], row[:, None] - lags).ravel()  # [K * S]
+        padded = (self._lags[None, :] > hist[:, None]).ravel() if self.padding == "zeros" and self.stack > 1 else None
+        return slots, padded
+
+    def _stacks(self, env: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Observation stacks ending at rows ``row [K]``: [K, S, *frame_shape], padded per ``padding``."""
+        slots, padded = self._stack_slots(env, row)
         frames = self._frames_flat[slots]  # [K * S, F]; a 2-D gather copies rows ~2x faster than N-D
-        if self.padding == "zeros" and self.stack > 1:
-            frames[(self._lags[None, :] > hist[:, None]).ravel()] = 0
+        if padded is not None:
+            frames[padded] = 0
         return frames.reshape(row.shape[0], self.stack, *self.frame_shape)
 
     # ----------------------------------------------------------------------------- public
@@ -208,8 +218,9 @@ class FrameRing:
         inside = (indices >= 0) & (indices < self._sampleable.shape[0])
         return inside & self._sampleable[np.where(inside, indices, 0)]
 
-    def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        """Transitions at sampleable slots ``indices [B]``, stacks and n-step targets rebuilt."""
+    def get(self, indices: np.ndarray, *, device_frames: DeviceFrames | None = None) -> dict[str, Any]:
+        """Transitions at sampleable slots ``indices [B]``, stacks and n-step targets rebuilt; with
+        ``device_frames`` (in sync with this store) ``obs``/``next_obs`` are gathered there, as tensors."""
         ok = self.valid(indices)
         if not ok.all():
             bad = np.asarray(indices).ravel()[~ok.ravel()]
@@ -221,11 +232,16 @@ class FrameRing:
         in_window = self._steps[None, :] < m[:, None]  # [B, n]
         returns = np.where(in_window, rewards, 0.0) @ self._gamma_pow[: self.n_step]  # [B]
         terminated = self._terminated[self._slot(env, row + m - 1)]  # [B] last step of the window
+        if device_frames is None:
+            obs, next_obs = self._stacks(env, row), self._stacks(env, row + m)
+        else:
+            shape = (-1, *self.obs_shape)
+            obs, next_obs = (device_frames.stacks(*self._stack_slots(env, end), shape) for end in (row, row + m))
         return {
-            "obs": self._stacks(env, row).reshape(-1, *self.obs_shape),  # [B, *obs_shape]
+            "obs": obs.reshape(-1, *self.obs_shape),  # [B, *obs_shape]
             "actions": self._actions[slot].astype(np.int64),  # [B]
             "rewards": returns.astype(np.float32),  # [B]
-            "next_obs": self._stacks(env, row + m).reshape(-1, *self.obs_shape),  # [B, *obs_shape]
+            "next_obs": next_obs.reshape(-1, *self.obs_shape),  # [B, *obs_shape]
             "discounts": np.where(terminated, 0.0, self._gamma_pow[m]).astype(np.float32),  # [B]
         }
 

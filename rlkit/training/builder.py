@@ -51,6 +51,8 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     )
     sampler = registry.build("replay/sampler", cfg.replay.sampler, capacity=capacity, seed=int(cfg.seed))
     replay = ReplayBuffer(storage=storage, sampler=sampler)
+    if bool(cfg.replay.get("on_device", False)):
+        replay.keep_frames_on(device)
     return Parts(env_maker=env_maker, agent=agent, replay=replay)
 
 

@@ -39,6 +39,7 @@ from rlkit.training.resume import finished_run
 from rlkit.training.run_checkpoints import RunCheckpoints
 from rlkit.training.run_state import LoopState, RunClock
 from rlkit.training.signals import STOP_SIGNALS, Preempted, StopSignals
+from rlkit.training.stepping import make_stepper
 from rlkit.types import Batch, LossOutput
 from rlkit.utils.files import atomic_write, truncate_metrics
 from rlkit.utils.runtime import resolve_device, seed_everything
@@ -106,6 +107,7 @@ class Trainer:
         )
         self._pending: defaultdict[str, list[float]] = defaultdict(list)  # learner metrics since the last log
         self._device_metrics = DeviceMetrics()  # sync-free updates' metrics, moved to _pending at logs and checkpoints
+        self.stepper: Any = None  # how the loop steps its envs (rlkit.training.stepping), made with them in train()
 
     def _configure_threads(self, setting: int | str) -> ThreadGovernor | None:
         """Torch threads for this run (:mod:`rlkit.utils.threads`); with ``auto``, a governor that
@@ -123,14 +125,17 @@ class Trainer:
         """Settings a checkpoint must share with the run that loads it."""
         return self.checkpoints.compat()
 
-    def state_dict(self, *, obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None) -> dict[str, Any]:
+    def state_dict(self, *, obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None,
+                   in_flight: np.ndarray | None = None) -> dict[str, Any]:
         """Everything a resumed run needs: counters, parts, RNGs, env states, logger states."""
         self._collect_device_metrics()
-        return self.checkpoints.state_dict(self.state, self.tracker, self._pending, obs=obs, envs=envs, loggers=loggers)
+        return self.checkpoints.state_dict(self.state, self.tracker, self._pending, obs=obs, envs=envs,
+                                           loggers=loggers, in_flight=in_flight)
 
     def _save_checkpoint(self, *, obs: np.ndarray, envs: Any, loggers: Any) -> Path:
         self._collect_device_metrics()  # a skipped non-finite update stops the run before a checkpoint keeps it
-        return self.checkpoints.save(self.state, self.tracker, self._pending, obs=obs, envs=envs, loggers=loggers)
+        return self.checkpoints.save(self.state, self.tracker, self._pending, obs=obs, envs=envs, loggers=loggers,
+                                     in_flight=None if self.stepper is None else self.stepper.in_flight())
 
     # ------------------------------------------------------------------------------ main
     def train(self) -> dict[str, Any]:
@@ -157,7 +162,10 @@ class Trainer:
             if saved is not None:
                 loggers.load_state_dict(saved["loggers"])
             loggers.log_config(resolved)
-            envs = parts.env_maker.make_train(seed=self.seed)
+            envs, self.stepper = make_stepper(
+                parts.agent, parts.env_maker, seed=self.seed,
+                pipeline=bool(cfg.train.get("pipeline", False)), groups=int(cfg.train.get("pipeline_groups", 1)),
+            )
             eval_envs = parts.env_maker.make_eval(num_envs=int(cfg.eval.num_envs), seed=self.seed + 100_000)
             obs = self._start_envs(envs, saved)
             saved = None  # let memory-mapped checkpoint arrays go
@@ -190,6 +198,7 @@ class Trainer:
         obs, _ = envs.reset(seed=[self.seed + 7_919 * (step + 1) + i for i in range(num_envs)])
         if saved.get("env") is not None and saved.get("obs") is not None:
             load_vector_env_state(envs, saved["env"])
+            self.stepper.restore_in_flight(saved.get("in_flight"))  # a pipelined run's next step, as it was
             return np.array(saved["obs"])
         # The simulators could not be saved: new episodes start here. Drop what the old ones left
         # unfinished (their returns and their incomplete n-step windows).
@@ -213,12 +222,11 @@ class Trainer:
         self.clock.restart()
         start_step = last_log_step = state.step
         stopped_early = False
-        governor = self.governor
+        governor, stepper = self.governor, self.stepper
         while state.step < self.total_steps:
             if governor is not None:
                 governor.poll()
-            actions = agent.act(obs, state.step)
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
+            actions, (next_obs, rewards, terminated, truncated, info) = stepper.step(obs, state.step)
             final_obs = real_next_obs(next_obs, info)
             learner_rewards = rewards if reward_clip is None else np.clip(rewards, -reward_clip, reward_clip)
             replay.add_step(obs, actions, learner_rewards, final_obs, terminated, truncated)

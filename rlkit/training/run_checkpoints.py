@@ -70,7 +70,8 @@ class RunCheckpoints:
         return network
 
     def state_dict(self, state: LoopState, tracker: EpisodeTracker, pending: MutableMapping[str, list[float]], *,
-                   obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None) -> dict[str, Any]:
+                   obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None,
+                   in_flight: np.ndarray | None = None) -> dict[str, Any]:
         """Everything a resumed run needs: counters, parts, RNGs, env states, logger states."""
         saved: dict[str, Any] = {
             "compat": self.compat(),
@@ -83,17 +84,18 @@ class RunCheckpoints:
             "loggers": loggers.state_dict() if loggers is not None else {},
             "obs": obs,
             "env": vector_env_state(envs) if envs is not None else None,
+            "in_flight": in_flight,  # pipelined acting: the actions of the envs' step in flight (rlkit.training.stepping)
         }
         if self.include_replay:
             saved["replay"] = self.parts.replay.state_dict()
         return saved
 
     def save(self, state: LoopState, tracker: EpisodeTracker, pending: MutableMapping[str, list[float]], *,
-             obs: np.ndarray, envs: Any, loggers: Any) -> Path:
+             obs: np.ndarray, envs: Any, loggers: Any, in_flight: np.ndarray | None = None) -> Path:
         """Write a checkpoint at ``state.step``; its seconds count as a pause of the run's clock."""
         self.clock.account(state)
         start = time.perf_counter()
-        saved = self.state_dict(state, tracker, pending, obs=obs, envs=envs, loggers=loggers)
+        saved = self.state_dict(state, tracker, pending, obs=obs, envs=envs, loggers=loggers, in_flight=in_flight)
         path = ckpt.save_checkpoint(self.run_dir, state.step, saved, keep_last=self.keep_last)
         self.last = path
         seconds = time.perf_counter() - start

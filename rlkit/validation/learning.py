@@ -29,6 +29,15 @@ def check_learning(c: Checker) -> None:
     c.at_least("train.updates_per_cycle", 1, fix="set train.updates_per_cycle=1 or more")
     c.at_least("train.log_every_steps", 1, fix="set train.log_every_steps=1 or more agent steps")
     c.number("train.stop_at_eval_return", integer=False, nullable=True, fix="set a return, or null")
+    check_pipeline(c)
+    on_device = c.value("replay.on_device", required=False)
+    if on_device is not ABSENT and not isinstance(on_device, bool):
+        c.add("replay.on_device", f"must be true or false, got {on_device!r}", "set replay.on_device=false or true")
+    elif on_device is True and c.value("replay.storage.name", required=False) != "frame_stack":
+        storage = c.value("replay.storage.name", required=False)
+        c.add("replay.on_device", f"is true but replay/storage={storage}: the device copy holds single frames and "
+              "gathers stacks from them, which only the frame_stack storage has",
+              "set replay/storage=frame_stack (image observations), or replay.on_device=false")
     c.at_least("checkpoint.every", 0, nullable=True, required=False,
                fix="set checkpoint.every to 0 (only on stop signals) or more agent steps")
     c.at_least("checkpoint.keep_last", 0, required=False, fix="set checkpoint.keep_last to 0 (keep all) or more")
@@ -51,6 +60,26 @@ def check_learning(c: Checker) -> None:
         c.add("train.learning_starts_steps", f"is {starts} >= train.steps={steps}: no update would ever run",
               "lower train.learning_starts_steps or raise train.steps")
     check_frame_store(c, capacity, n_step)
+
+
+def check_pipeline(c: Checker) -> None:
+    """``train.pipeline`` (pipelined acting) and its groups, which split ``env.num_envs`` evenly."""
+    pipeline = c.value("train.pipeline", required=False)
+    if pipeline is not ABSENT and not isinstance(pipeline, bool):
+        c.add("train.pipeline", f"must be true or false, got {pipeline!r}",
+              "set train.pipeline=false (the exact synchronous loop) or true (pipelined acting)")
+        pipeline = ABSENT
+    groups = c.at_least("train.pipeline_groups", 1, required=False, fix="set train.pipeline_groups=1 or more")
+    if groups in (None, ABSENT) or groups == 1:
+        return
+    if pipeline is False:
+        c.add("train.pipeline_groups", f"is {groups} but train.pipeline=false: groups only split pipelined acting",
+              "set train.pipeline=true, or train.pipeline_groups=1")
+        return
+    num_envs = c.value("env.num_envs", required=False)
+    if is_int(num_envs) and num_envs >= 1 and num_envs % groups:
+        c.add("train.pipeline_groups", f"{groups} groups cannot split env.num_envs={num_envs} evenly",
+              f"set train.pipeline_groups to a divisor of {num_envs} (e.g. 1), or env.num_envs to a multiple of {groups}")
 
 
 def check_frame_store(c: Checker, capacity: int | None, n_step: int | None) -> None:

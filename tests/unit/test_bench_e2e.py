@@ -37,6 +37,26 @@ def test_step_clock_without_steps_after_the_start_refuses_a_speed():
         _ = clock.sps
 
 
+def test_step_clock_ignores_ticks_past_the_last_step():
+    clock = StepClock(start=10, stop=30)
+    for step, now in ((10, 0.0), (20, 1.0), (30, 2.0), (40, 50.0)):  # 40: a step drained after the run
+        clock.tick(step, now=now)
+    assert clock.steps == 20 and clock.sps == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_rlkit_clock_counts_each_agent_step_once(pipeline):
+    """The clock ticks at the end of every env step, synchronous or pipelined (two groups, whose step
+    in flight at the end is drained after the run and not counted)."""
+    base = ["env=atari", "env.game=pong", "agent=dqn", "env.num_envs=2", "replay.capacity=1000",
+            "agent.batch_size=8", "train.update_every_steps=4",
+            *(["train.pipeline=true", "train.pipeline_groups=2"] if pipeline else [])]
+    overrides = e2e_common.rlkit_run_overrides(base, learning_starts=40, steps_after=60, threads=1)
+    clock, trainer = e2e_common.run_rlkit_timed(overrides, 40)
+    assert clock.step0 == 40 and clock.step1 == 100 and clock.steps == 60
+    assert trainer.parts.agent.updates > 0
+
+
 def test_sync_bound_adds_the_learner_once_per_update_and_gives_shares():
     times = {"env": 0.001, "act": 0.001, "insert": 0.0, "sample": 0.002, "update": 0.006, "priorities": 0.0}
     bound, shares = sync_bound(times, updates_per_step=0.25)  # 2 ms + 8 ms / 4 = 4 ms per agent step
