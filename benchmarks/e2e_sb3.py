@@ -17,7 +17,9 @@ through ``DQN.learn``. Both are timed the same way: agent steps per second from 
 learning starts to the last env step (a wrapper around rlkit's training envs; a callback in SB3), so
 set-up, warm-up and anything after the last step are left out. Every run is its own subprocess (torch
 threads, memory); the two sides alternate over ``--rounds`` at each ``--torch-threads`` setting, and the
-medians are compared (rlkit / SB3, and each side's best setting against the other's). With ``--pipelined``
+medians are compared (rlkit / SB3, and each side's best setting against the other's). ``--compiled`` adds a
+side with ``compile=true`` (``--warmup N`` starts every side's clock N agent steps after learning starts,
+leaving compilation out). With ``--pipelined``
 a third side runs rlkit with ``train.pipeline=true`` (rlkit/training/stepping.py: the emulator steps while
 rlkit stores the last step and updates; actions lag the learner by one update cycle, 4 agent steps here).
 
@@ -109,7 +111,7 @@ def sb3_speed(p: dict[str, Any]) -> dict[str, Any]:
     from stable_baselines3.common.callbacks import BaseCallback
 
     torch.set_num_threads(p["threads"])
-    clock = StepClock(p["learning_starts"])
+    clock = StepClock(p["learning_starts"] + p.get("warmup", 0))
 
     class Ticks(BaseCallback):
         def _on_step(self) -> bool:  # after each env step, num_timesteps already counts it
@@ -118,7 +120,7 @@ def sb3_speed(p: dict[str, Any]) -> dict[str, Any]:
 
     model = make_sb3_dqn(buffer_size=p["replay"], learning_starts=p["learning_starts"], epsilon=p["epsilon"],
                          optimize_memory=False, device=p.get("device", "cpu"))
-    model.learn(total_timesteps=p["learning_starts"] + p["steps"], callback=Ticks())
+    model.learn(total_timesteps=p["learning_starts"] + p.get("warmup", 0) + p["steps"], callback=Ticks())
     return {"sps": clock.sps, "threads": torch.get_num_threads(), "updates": model._n_updates}
 
 
@@ -153,10 +155,12 @@ def rlkit_speed(p: dict[str, Any]) -> dict[str, Any]:
     """Worker: rlkit's Trainer for ``learning_starts + steps`` agent steps; steps/s after learning starts."""
     import torch
 
-    base = [*rlkit_base(p), *(["train.pipeline=true"] if p.get("pipeline") else [])]
-    overrides = rlkit_run_overrides(base, learning_starts=p["learning_starts"], steps_after=p["steps"],
+    base = [*rlkit_base(p), *(["train.pipeline=true"] if p.get("pipeline") else []),
+            *(["compile=true"] if p.get("compile") else [])]
+    warmup = p.get("warmup", 0)
+    overrides = rlkit_run_overrides(base, learning_starts=p["learning_starts"], steps_after=warmup + p["steps"],
                                     threads=p["threads"], device=p.get("device", "cpu"))
-    clock, trainer = run_rlkit_timed(overrides, p["learning_starts"])
+    clock, trainer = run_rlkit_timed(overrides, p["learning_starts"] + warmup)
     return {"sps": clock.sps, "threads": torch.get_num_threads(), "updates": trainer.parts.agent.updates}
 
 
@@ -190,19 +194,21 @@ def rlkit_memory(p: dict[str, Any]) -> dict[str, Any]:
 
 
 WORKERS = {"rlkit-speed": rlkit_speed, "rlkit-pipelined-speed": lambda p: rlkit_speed({**p, "pipeline": True}),
+           "rlkit-compiled-speed": lambda p: rlkit_speed({**p, "compile": True}),
            "sb3-speed": sb3_speed, "rlkit-memory": rlkit_memory, "sb3-memory": sb3_memory}
 
 
 # --------------------------------------------------------------------------------------------- parent
 def sides(args: argparse.Namespace) -> tuple[str, ...]:
-    return ("rlkit", "rlkit-pipelined", "sb3") if args.pipelined else ("rlkit", "sb3")
+    return ("rlkit", *(["rlkit-pipelined"] if args.pipelined else []), *(["rlkit-compiled"] if args.compiled else []),
+            "sb3")
 
 
 def measure_speed(args: argparse.Namespace) -> dict[tuple[str, int], list[float]]:
     """Agent steps/s per (side, threads), the sides alternating over rounds."""
     speeds: dict[tuple[str, int], list[float]] = defaultdict(list)
     params = {"learning_starts": args.learning_starts, "steps": args.steps, "replay": args.replay,
-              "epsilon": args.epsilon, "optim": args.rlkit_optim, "device": args.device}
+              "epsilon": args.epsilon, "optim": args.rlkit_optim, "device": args.device, "warmup": args.warmup}
     for round_index in range(args.rounds):
         for threads in args.torch_threads:
             for side in round_order(sides(args), round_index):
@@ -215,7 +221,7 @@ def measure_speed(args: argparse.Namespace) -> dict[tuple[str, int], list[float]
 
 def print_speed(speeds: dict[tuple[str, int], list[float]], args: argparse.Namespace) -> None:
     ours_sides = [side for side in sides(args) if side != "sb3"]
-    print(f"\nspeed: agent steps/s after learning starts ({args.steps} steps timed per run), medians of "
+    print(f"\nspeed: agent steps/s after learning starts + {args.warmup} ({args.steps} steps timed per run), medians of "
           f"{args.rounds} alternating rounds (min-max)")
     print(f"{'torch threads':>13}" + "".join(f"{side:>17}{side + ' / SB3':>22}" for side in ours_sides)
           + f"{'SB3':>10}   spread " + " | ".join(sides(args)))
@@ -276,6 +282,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="where both sides train (speed only; the replay memory is host memory either way)")
     parser.add_argument("--pipelined", action="store_true",
                         help="also time rlkit with train.pipeline=true (a third side in each round)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time rlkit with compile=true (a side of its own; use --warmup to leave the "
+                             "first update's compilation out of the timed steps)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="agent steps after learning starts before the clock starts, on every side")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)

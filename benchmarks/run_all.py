@@ -74,10 +74,10 @@ BENCHMARKS = (
     Benchmark("launcher_speedup", "joblib launcher vs sequential runs of a CartPole grid", (),
               ("--steps", "1500", "--seeds", "0", "--eval-episodes", "1")),
     Benchmark("e2e_sb3", "DQN on Pong end to end vs Stable-Baselines3: agent steps/s after learning starts, and the "
-              "memory of a 1M replay (needs the bench extra); also rlkit with pipelined acting",
-              ("--torch-threads", "1", "2", "--pipelined"),
+              "memory of a 1M replay (needs the bench extra); also rlkit with pipelined acting and with compile=true",
+              ("--torch-threads", "1", "2", "--pipelined", "--compiled", "--warmup", "200"),
               ("--learning-starts", "100", "--steps", "100", "--rounds", "1", "--memory-transitions", "1000",
-               "--pipelined")),
+               "--pipelined", "--compiled", "--warmup", "20")),
     Benchmark("e2e_sb3_cuda", "DQN on Pong end to end vs Stable-Baselines3, both on CUDA (speed; rlkit also pipelined)",
               ("--device", "cuda", "--torch-threads", "1", "--pipelined", "--skip-memory"),
               ("--device", "cuda", "--learning-starts", "100", "--steps", "100", "--rounds", "1", "--skip-memory"),
