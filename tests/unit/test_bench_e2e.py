@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import e2e_common
 import e2e_sb3
@@ -87,3 +88,22 @@ def test_without_sb3_the_comparison_says_so_and_exits_with_the_skipped_status(mo
     assert e2e_sb3.main(["--steps", "10"]) == e2e_common.SKIPPED_EXIT == 77
     assert "stable-baselines3 is not installed" in capsys.readouterr().out
     assert run_all.status_word(77).startswith("skipped") and run_all.status_word(1) == "failed"
+
+
+def test_the_prepared_gpu_script_parses_and_uses_flags_the_benchmarks_have():
+    """benchmarks/gpu_session.sh runs only where a GPU is lent: check here that it is valid bash and
+    that every benchmark flag it passes exists (flags drift when a benchmark changes)."""
+    import re
+    import subprocess
+
+    script = REPO / "benchmarks" / "gpu_session.sh"
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    text = script.read_text()
+    calls = re.findall(r'"\$PY" (benchmarks/\w+\.py)((?:[^\n]|\\\n)*)', text)
+    assert {name for name, _ in calls} == {"benchmarks/learner_atari.py", "benchmarks/learner_compile.py",
+                                           "benchmarks/e2e_sb3.py"}
+    for name, args in calls:
+        helptext = subprocess.run([sys.executable, str(REPO / name), "--help"], capture_output=True, text=True,
+                                  check=True).stdout
+        for flag in re.findall(r"(--[a-z][a-z-]*)", args):
+            assert flag in helptext, (name, flag)
