@@ -99,7 +99,7 @@ def test_the_prepared_gpu_script_parses_and_uses_flags_the_benchmarks_have():
     script = REPO / "benchmarks" / "gpu_session.sh"
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     text = script.read_text()
-    calls = re.findall(r'"\$PY" (benchmarks/\w+\.py)((?:[^\n]|\\\n)*)', text)
+    calls = re.findall(r'"\$PY" (benchmarks/\w+\.py)((?:\\\n|[^\n])*)', text)  # with continued lines
     assert {name for name, _ in calls} == {"benchmarks/learner_atari.py", "benchmarks/learner_compile.py",
                                            "benchmarks/e2e_sb3.py"}
     for name, args in calls:
