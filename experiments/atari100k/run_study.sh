@@ -5,6 +5,7 @@
 # finished ones. Then `collect` copies each run's small files into results/ and writes the report.
 #   bash experiments/atari100k/run_study.sh [train [der|drq_eps]]  # train (hours on a 2-core CPU)
 #   bash experiments/atari100k/run_study.sh collect                # results/ + report/ (rlkit-report --reference)
+# PARALLEL=N runs N at a time (default 2).
 set -euo pipefail
 cd "$(dirname "$0")"
 TRAIN="${RLKIT_TRAIN:-rlkit-train}"
@@ -23,7 +24,7 @@ run_one() {
   local dir="runs/$game/$variant/seed$seed"
   mkdir -p "$dir"
   $TRAIN "experiment=atari100k_$variant" "env.game=$game" "seed=$seed" torch_threads=1 \
-    checkpoint.every=20_000 logger.console.show_progress=false "hydra.run.dir=$dir" > "$dir/stdout.log" 2>&1 \
+    checkpoint.every=20_000 logger.console.show_progress=false "hydra.run.dir=$dir" >> "$dir/stdout.log" 2>&1 \
     || echo "run $variant $game seed$seed exited with status $? (rerun this script to continue it)"
 }
 
@@ -57,4 +58,4 @@ export PYTHONPATH="$CODE${PYTHONPATH:+:$PYTHONPATH}"
 echo "training with the code of $STUDY_COMMIT in $CODE"
 export -f run_one
 export TRAIN
-printf '%s\n' "${JOBS[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
+printf '%s\n' "${JOBS[@]}" | xargs -P "${PARALLEL:-2}" -I{} bash -c 'run_one "{}"'

@@ -6,6 +6,7 @@
 # results/ and writes the report.
 #   bash experiments/minatar/run_study.sh [train [dqn|rainbow]]   # train (hours on a 2-core CPU)
 #   bash experiments/minatar/run_study.sh collect                 # results/ + report/ (rlkit-report)
+# PARALLEL=N runs N at a time (default 2; 1 beside another job on two cores).
 # Budgets (agent steps; the papers train 10M): DQN_STEPS (default 2M), RAINBOW_STEPS (default 1M), chosen
 # from the speeds measured here with one thread (README.md); the published curves are compared at these steps.
 set -euo pipefail
@@ -33,7 +34,7 @@ run_one() {
   mkdir -p "$dir"
   $TRAIN "experiment=minatar_$variant" "env.game=$game" "seed=$seed" "train.steps=$steps" "${extra[@]}" \
     torch_threads=1 eval.every_steps=100_000 checkpoint.every=250_000 logger.console.show_progress=false \
-    "hydra.run.dir=$dir" > "$dir/stdout.log" 2>&1 \
+    "hydra.run.dir=$dir" >> "$dir/stdout.log" 2>&1 \
     || echo "run $variant $game seed$seed exited with status $? (rerun this script to continue it)"
 }
 
@@ -50,4 +51,4 @@ if [ "${1:-train}" = "collect" ]; then
 fi
 export -f run_one
 export TRAIN
-printf '%s\n' "${JOBS[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
+printf '%s\n' "${JOBS[@]}" | xargs -P "${PARALLEL:-2}" -I{} bash -c 'run_one "{}"'
