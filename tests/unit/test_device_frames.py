@@ -100,6 +100,18 @@ def test_a_loaded_state_is_uploaded_whole():
     _same_batch(fresh.sample(16, "cpu"), target.sample(16, "cpu"))
 
 
+def test_a_device_copy_made_for_a_filled_store_holds_its_frames():
+    host = _buffer(capacity=60, num_envs=2, stack=4, padding="zeros")
+    env, rng = StackEnv(num_envs=2, stack=4, padding="zeros", seed=3), np.random.default_rng(4)
+    for _ in range(50):
+        obs, nxt, terminated, truncated = env.step()
+        host.add_step(render(obs), rng.integers(0, 6, 2), rng.normal(size=2), render(nxt), terminated, truncated)
+    twin = _buffer(capacity=60, num_envs=2, stack=4, padding="zeros")
+    twin.load_state_dict({"storage": host.storage.state_dict(), "sampler": host.sampler.state_dict()})
+    host.keep_frames_on("cpu")  # after the frames were written
+    _same_batch(twin.sample(16, "cpu"), host.sample(16, "cpu"))
+
+
 def test_on_device_needs_the_frame_store():
     from rlkit.replay import CircularStorage
 
