@@ -21,7 +21,7 @@ medians are compared (rlkit / SB3, and each side's best setting against the othe
 side with ``compile=true`` (``--warmup N`` starts every side's clock N agent steps after learning starts,
 leaving compilation out). With ``--pipelined``
 a third side runs rlkit with ``train.pipeline=true`` (rlkit/training/stepping.py: the emulator steps while
-rlkit stores the last step and updates; actions lag the learner by one update cycle, 4 agent steps here).
+rlkit stores the last step and updates; an action misses the update its previous step triggered, if any).
 
 Memory. Each side's own DQN replay buffer (rlkit: the ``frame_stack`` storage ``agent=dqn env=atari*``
 builds; SB3: ``DQN.replay_buffer``, with ``optimize_memory_usage`` False, its default, which stores

@@ -12,8 +12,9 @@ G vector envs (:class:`rlkit.envs.groups.EnvGroups`): one group's actions are co
 others' emulators run (the overlap of inference and emulation that envpool-style loops use).
 
 Policy lag, stated: the actions for agent step ``t + E`` are chosen before the learner updates
-that step ``t`` triggers, so they use weights one update cycle older than the synchronous loop
-would (``train.update_every_steps`` agent steps). The rest is as in the synchronous loop: the
+that step ``t`` triggers, so they lack the updates of one vector step that the synchronous loop's
+actions would have seen (the update cycles due in its E agent steps; one cycle when E equals
+``train.update_every_steps``). The rest is as in the synchronous loop: the
 epsilon of step ``t + E``, one replay insert per vector step of all E envs, the update schedule.
 With one group and no learning the two loops take the same actions and store the same transitions;
 with G groups the agent acts G times per vector step, so its random draws come in another order.
