@@ -5,7 +5,8 @@
 # runs from their checkpoints and skips finished ones. Then `collect` copies each run's small files into
 # results/ and writes the report.
 #   bash experiments/minatar/run_study.sh [train [dqn|rainbow]]   # train (hours on a 2-core CPU)
-#   bash experiments/minatar/run_study.sh collect                 # results/ + report/ (rlkit-report)
+#   bash experiments/minatar/run_study.sh collect                 # results/ + report/ (rlkit-report, with
+#                                                                 # the published curves: --reference revisiting_rainbow)
 # PARALLEL=N runs N at a time (default 2; 1 beside another job on two cores).
 # Budgets (agent steps; the papers train 10M): DQN_STEPS (default 2M), RAINBOW_STEPS (default 1M), chosen
 # from the speeds measured here with one thread (README.md); the published curves are compared at these steps.
@@ -43,10 +44,12 @@ if [ "${1:-train}" = "collect" ]; then
     [ -f "$dir/summary.json" ] || { echo "unfinished: $dir"; continue; }
     out="results/${dir#runs/}"
     mkdir -p "$out/.hydra"
-    cp "$dir/config.yaml" "$dir/metrics.jsonl" "$dir/summary.json" "$out/"
+    cp "$dir/config.yaml" "$dir/summary.json" "$out/"
+    gzip -9 -n -c "$dir/metrics.jsonl" > "$out/metrics.jsonl.gz"  # every episode: ~4 MB raw for Breakout
+    rm -f "$out/metrics.jsonl"
     cp "$dir/.hydra/overrides.yaml" "$out/.hydra/" 2>/dev/null || true
   done
-  $REPORT results --out report
+  $REPORT results --out report --reference revisiting_rainbow
   exit 0
 fi
 export -f run_one

@@ -225,6 +225,46 @@ def reference_figure(games: Sequence[dict[str, Any]], palette: dict[str, Any], *
     return fig
 
 
+def curve_reference_figure(section: dict[str, Any], palette: dict[str, Any]) -> Any:
+    """One panel per game of a learning-curve comparison (:mod:`rlkit.analysis.curve_reference`): each published
+    agent's whole curve (black/gray, dashed) and each rlkit variant's mean over seeds (solid) with its seeds' values
+    (faint points), against the iteration index; one legend below."""
+    from matplotlib.lines import Line2D
+
+    rows = section["per_game"]
+    games = section["games"]
+    variants = sorted({row["variant"] for row in rows})
+    agent_styles = dict(zip(section["agents"], [("black", "s"), ("dimgray", "D"), ("gray", "^"), ("silver", "v")]))
+    labels = [f"rlkit {v} (mean over seeds; points: seeds)" for v in variants]
+    handles = [Line2D([], [], color=palette[v], marker="o") for v in variants]
+    labels += [f"published {agent}" for agent in agent_styles]
+    handles += [Line2D([], [], color=c, marker=m, linestyle="--") for c, m in agent_styles.values()]
+    ncols = min(MAX_COLUMNS, len(games))
+    nrows = math.ceil(len(games) / ncols)
+    legend_cols, legend_height = _legend_layout(labels, ncols * PANEL_WIDTH)
+    fig = _figure(ncols * PANEL_WIDTH, nrows * PANEL_HEIGHT + 0.4 + legend_height)
+    for k, game in enumerate(games):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        for agent, (color, marker) in agent_styles.items():
+            points = section["published_curves"].get(f"{game}/{agent}", {})
+            ax.plot([int(i) for i in points], list(points.values()), color=color, marker=marker, linestyle="--",
+                    markersize=4)
+        for row in (r for r in rows if r["game"] == game):
+            its = [it for it in row["iterations"] if it["mean"] is not None]
+            ax.plot([it["iteration"] for it in its], [it["mean"] for it in its], color=palette[row["variant"]],
+                    marker="o", markersize=5)
+            seeds = [(it["iteration"], v) for it in row["iterations"] for v in it["per_seed"].values() if v is not None]
+            ax.plot([x for x, _ in seeds], [y for _, y in seeds], linestyle="", marker=".",
+                    color=palette[row["variant"]], alpha=0.4)
+        ax.set_title(game, fontsize="medium")
+        ax.set_xlabel(f"iteration ({section['iteration_steps']:,} agent steps each)", fontsize="small")
+        ax.set_ylabel("mean training return", fontsize="small")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"rlkit runs against {section['label']}, per game", fontsize="medium")
+    _legend_below(fig, handles, labels, legend_cols)
+    return fig
+
+
 def write_plots(out: Path, suites: dict[str, dict[str, Any]], curves: dict[str, dict[str, Any]], *,
                 variants: Sequence[str], baseline: str, confidence: float) -> dict[str, str]:
     """Write the report's figures into ``out``; returns ``{what: PNG file name}`` (each PNG has its SVG)."""

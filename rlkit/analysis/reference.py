@@ -140,8 +140,9 @@ def _aggregates(ref: Reference, runs: Sequence[Run], options: ReportOptions) -> 
 
 
 def compare(runs: Sequence[Run], options: ReportOptions) -> dict[str, Any]:
-    """Compare ``runs`` with each of ``options.references``; what ``report.json`` holds under ``"reference"``."""
-    names = parse_references(options.references)
+    """Compare ``runs`` with each Atari-100k reference of ``options.references`` (learning-curve references are
+    :mod:`rlkit.analysis.curve_reference`'s); what ``report.json`` holds under ``"reference"``."""
+    names = tuple(name for name in parse_references(options.references) if name in REFERENCES)
     atari100k = set().union(*(reference_games(n) for n in names)) if names else set()
     protocol = []
     for run in sorted(runs, key=lambda r: (r.variant, r.task, r.seed)):

@@ -9,6 +9,12 @@ in ``data/atari100k/`` with its sources in ``data/atari100k/SOURCE.md``:
   Reinforcement Learning at the Edge of the Statistical Precipice" (NeurIPS).
 * ``der``: data-efficient Rainbow per-game means: van Hasselt et al. 2019 (as tabulated by Schwarzer
   et al. 2021) and the re-run analysed by Agarwal et al. 2021 (as tabulated by Schwarzer et al. 2023).
+
+Published learning curves (:data:`CURVE_REFERENCES`, compared by :mod:`rlkit.analysis.curve_reference`), in
+``data/minatar/`` with ``data/minatar/SOURCE.md``:
+
+* ``revisiting_rainbow``: DQN's and Rainbow's mean training return per 1M-step iteration on MinAtar's five games,
+  Obando-Ceron & Castro 2021 ("Revisiting Rainbow", ICML), read off their figure.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ from __future__ import annotations
 import csv
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
@@ -54,12 +60,41 @@ REFERENCES: dict[str, Reference] = {ref.name: ref for ref in (
 )}
 
 
+@dataclass(frozen=True)
+class CurveReference:
+    """Published learning curves: per game and agent, the mean training return of each iteration of
+    ``iteration_steps`` agent steps, for runs of rlkit's env ``env`` with the settings in ``protocol``."""
+
+    name: str
+    label: str
+    directory: str  # under rlkit/analysis/data/
+    file: str
+    env: str  # rlkit's env.name of the runs it applies to
+    iteration_steps: int
+    source: str
+    protocol: Mapping[str, object] = field(default_factory=dict)  # env.<key>: the published runs' value
+
+
+CURVE_REFERENCES: dict[str, CurveReference] = {ref.name: ref for ref in (
+    CurveReference("revisiting_rainbow", "Revisiting Rainbow (MinAtar)", "minatar",
+                   "revisiting_rainbow_training_returns.csv", env="minatar", iteration_steps=1_000_000,
+                   source="DQN and Rainbow, Obando-Ceron & Castro 2021 (Revisiting Rainbow, ICML): mean training return "
+                   "per 1M-step iteration, read off their MinAtar figure (data/minatar/SOURCE.md)",
+                   protocol={"sticky_action_prob": 0.1, "difficulty_ramping": True, "minimal_action_set": False}),
+)}
+
+
 class ReferenceError(RunsError):
     """An unknown reference name; the message lists the valid ones."""
 
 
-def _rows(file: str) -> list[dict[str, str]]:
-    text = resources.files("rlkit.analysis").joinpath("data", DATA_DIR, file).read_text()
+def _unknown(name: str) -> ReferenceError:
+    return ReferenceError(f"unknown reference {name!r}; valid names: "
+                          f"{', '.join(sorted({*REFERENCES, *CURVE_REFERENCES}))}")
+
+
+def _rows(file: str, directory: str = DATA_DIR) -> list[dict[str, str]]:
+    text = resources.files("rlkit.analysis").joinpath("data", directory, file).read_text()
     return list(csv.DictReader(line for line in text.splitlines() if line.strip()))
 
 
@@ -91,11 +126,28 @@ def published_means() -> dict[str, dict[str, float]]:
     return {_game(row["game"]): {col: float(row[col]) for col in DER_COLUMNS} for row in _rows(REFERENCES["der"].file)}
 
 
+@functools.cache
+def published_curves(name: str) -> dict[tuple[str, str], dict[int, tuple[float, str]]]:
+    """``(game, agent) -> {iteration: (mean training return, how it was read)}`` of a curve reference."""
+    ref = curve_reference(name)
+    out: dict[tuple[str, str], dict[int, tuple[float, str]]] = defaultdict(dict)
+    for row in _rows(ref.file, ref.directory):
+        out[(row["game"], row["agent"])][int(row["iteration"])] = (float(row["mean_training_return"]), row["read"])
+    return dict(out)
+
+
 def reference(name: str) -> Reference:
-    """The reference called ``name``; :class:`ReferenceError` lists the valid names."""
+    """The Atari-100k reference called ``name``; :class:`ReferenceError` lists the valid names."""
     if name not in REFERENCES:
-        raise ReferenceError(f"unknown reference {name!r}; valid names: {', '.join(sorted(REFERENCES))}")
+        raise _unknown(name)
     return REFERENCES[name]
+
+
+def curve_reference(name: str) -> CurveReference:
+    """The learning-curve reference called ``name``; :class:`ReferenceError` lists the valid names."""
+    if name not in CURVE_REFERENCES:
+        raise _unknown(name)
+    return CURVE_REFERENCES[name]
 
 
 def reference_games(name: str) -> list[str]:
@@ -110,6 +162,8 @@ def parse_references(values: Iterable[str]) -> tuple[str, ...]:
     for value in values:
         for part in str(value).split(","):
             part = part.strip()
-            if part and reference(part).name not in names:
+            if part and part not in REFERENCES and part not in CURVE_REFERENCES:
+                raise _unknown(part)
+            if part and part not in names:
                 names.append(part)
     return tuple(names)

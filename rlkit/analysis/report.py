@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlkit.analysis.plots import write_plots
+from rlkit.analysis.reference_data import CURVE_REFERENCES, REFERENCES, parse_references
 from rlkit.analysis.report_estimates import (
     HNS_SUITE,
     PROFILE_POINTS,
@@ -71,13 +72,19 @@ def write_report(
     ranges = return_ranges(runs, options.return_ranges)
     curves = learning_curves(runs, options, ranges)
     files = write_plots(out, suites, curves, variants=variants, baseline=baseline, confidence=options.confidence)
-    comparison = None
-    if options.references:  # published Atari-100k results (imported here: the module builds on this one)
+    comparison = curve_comparison = None
+    names = parse_references(options.references)
+    if any(name in REFERENCES for name in names):  # Atari-100k (imported here: the module builds on this one)
         from rlkit.analysis.reference import compare
         from rlkit.analysis.reference_output import write_outputs
 
         comparison = compare(runs, options)
         files.update(write_outputs(out, comparison, options, variants))
+    if curve_names := [name for name in names if name in CURVE_REFERENCES]:  # published learning curves
+        from rlkit.analysis.curve_reference import compare_curves, write_curve_outputs
+
+        curve_comparison = compare_curves(runs, curve_names)
+        files.update(write_curve_outputs(out, curve_comparison, variants))
     few = [{"task": r["task"], "variant": r["variant"], "runs": r["n_seeds"]}
            for r in scores if r["n_seeds"] < MIN_RUNS]
     if few:
@@ -96,7 +103,7 @@ def write_report(
         "sweep_overrides": sweep_overrides(paths), "skipped_runs": loaded.skipped,
         "few_runs": {"min_runs": MIN_RUNS, "groups": few}, "return_ranges": ranges,
         "runs": run_rows, "scores": scores, "suites": suites, "learning_curves": curves, "files": files,
-        "reference": comparison,
+        "reference": comparison, "curve_reference": curve_comparison,
     }
     _write_tables(out, report)
     atomic_write_json(out / "report.json", report)

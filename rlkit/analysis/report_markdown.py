@@ -124,9 +124,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         from rlkit.analysis.reference_output import markdown  # it builds on this module
 
         lines += markdown(report["reference"], report["files"])
+    if report.get("curve_reference"):
+        from rlkit.analysis.curve_reference import curve_markdown  # it builds on this module
+
+        lines += curve_markdown(report["curve_reference"], report["files"])
     lines += ["## Files", "", ("`scores.csv` (per task and variant), `runs.csv` (per run), `aggregates.csv`, "
               "`probability_of_improvement.csv`, "
               + ("`reference_games.csv`, `reference_aggregates.csv` (published reference), "
                  if report.get("reference") else "")
+              + ("`reference_curves.csv` (published learning curves), " if report.get("curve_reference") else "")
               + "`report.json` (every number, including profiles and curves); every plot as PNG and SVG."), ""]
     return "\n".join(lines)

@@ -23,7 +23,7 @@ class ReportOptions:
     metric: ScoreMetric = "final"
     confidence: float = stats.DEFAULT_CONFIDENCE
     return_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # task or ALL_TASKS -> (lo, hi)
-    references: Sequence[str] = ()  # published Atari-100k results to compare with (rlkit.analysis.reference)
+    references: Sequence[str] = ()  # published results to compare with (rlkit.analysis.reference, .curve_reference)
 
     def check(self) -> None:
         """Raise :class:`RunsError` naming the flag when a value is out of range."""

@@ -1,7 +1,7 @@
 """Find and load finished run directories (local files only; no wandb) and group them into variants.
 
 A run directory holds ``config.yaml`` (the resolved Hydra config), ``summary.json`` (written when
-the run finished) and ``metrics.jsonl``. A sweep keeps them at
+the run finished) and ``metrics.jsonl`` (or ``metrics.jsonl.gz``, as archived results keep it). A sweep keeps them at
 ``<sweep>/<experiment_name>/<env.id>/<variant>/seed<N>/`` next to Hydra's ``multirun.yaml``; any
 directory tree works, since runs are found by walking for directories that hold both files.
 Hidden directories (Hydra's ``.hydra/``) are not searched; a directory with ``config.yaml`` but no
@@ -103,7 +103,8 @@ def load_run(path: Path | str) -> Run:
         raise RunsError(f"{path}: cannot read {CONFIG_FILE}/{SUMMARY_FILE}: {exc}") from exc
     if not isinstance(config, dict) or not isinstance(summary, dict):
         raise RunsError(f"{path}: {CONFIG_FILE} and {SUMMARY_FILE} must each hold a mapping")
-    records = read_metrics(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else []
+    metrics = next((f for f in (path / METRICS_FILE, path / f"{METRICS_FILE}.gz") if f.is_file()), None)
+    records = read_metrics(metrics) if metrics is not None else []
     env = config.get("env") if isinstance(config.get("env"), dict) else {}
     env_id = env.get("id", summary.get("env"))
     if env_id is None:

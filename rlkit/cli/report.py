@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "write a negative LO as --return-range=-500,0")
     parser.add_argument("--reference", type=_references, action="append", default=[], metavar="NAME[,NAME...]",
                         help="compare the Atari-100k runs with published results: drq_eps, spr (100 runs per game, "
-                        "Agarwal et al. 2021), der (DER per-game means); repeatable or comma-separated")
+                        "Agarwal et al. 2021), der (DER per-game means); the MinAtar runs with published learning "
+                        "curves: revisiting_rainbow (DQN and Rainbow, Obando-Ceron & Castro 2021); repeatable or "
+                        "comma-separated")
     return parser
 
 

@@ -14,6 +14,7 @@ Format: one object per line, ``{"step": <agent steps>, "time": <seconds>, "<metr
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
@@ -76,11 +77,13 @@ class JsonlLogger(Logger):
 def read_metrics(path: Path | str) -> list[dict[str, Any]]:
     """All records of a metrics file, in file order; ``null`` values become ``float("nan")``.
 
+    A file whose name ends in ``.gz`` is read through gzip (archived runs keep ``metrics.jsonl.gz``).
     A truncated last line (a writer killed mid-line) is skipped silently; other undecodable lines
     are skipped with a warning.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    lines = raw.decode("utf-8", errors="replace").splitlines()
     records: list[dict[str, Any]] = []
     bad: list[int] = []
     for number, line in enumerate(lines, start=1):

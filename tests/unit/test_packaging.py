@@ -15,7 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = ["rlkit/analysis/data/atari57_random_human.csv", "rlkit/analysis/data/SOURCE.md",
                 "rlkit/analysis/data/atari100k/SOURCE.md", "rlkit/analysis/data/atari100k/drq_eps_runs.csv",
-                "rlkit/analysis/data/atari100k/spr_runs.csv", "rlkit/analysis/data/atari100k/der_game_means.csv"]
+                "rlkit/analysis/data/atari100k/spr_runs.csv", "rlkit/analysis/data/atari100k/der_game_means.csv",
+                "rlkit/analysis/data/minatar/SOURCE.md",
+                "rlkit/analysis/data/minatar/revisiting_rainbow_training_returns.csv"]
 
 
 def build_wheel(dist: Path, *, source: Path = REPO) -> tuple[Path, str]:

@@ -130,9 +130,9 @@ def test_protocol_issues_read_steps_frames_and_sticky_actions(tmp_path):
 
 def test_reference_names_repeat_or_comma_separate_and_unknown_ones_list_the_valid_names():
     assert parse_references(["drq_eps", "der, spr", "drq_eps"]) == ("drq_eps", "der", "spr")
-    with pytest.raises(ReferenceError, match="unknown reference 'dqn'; valid names: der, drq_eps, spr"):
+    with pytest.raises(ReferenceError, match="unknown reference 'dqn'; valid names: der, drq_eps, revisiting_rainbow, spr"):
         parse_references(["spr,dqn"])
-    with pytest.raises(RunsError, match="valid names: der, drq_eps, spr"):
+    with pytest.raises(RunsError, match="valid names: der, drq_eps, revisiting_rainbow, spr"):
         ReportOptions(references=("SPR",)).check()
 
 
@@ -214,7 +214,7 @@ def test_study_report_says_what_was_left_out_warns_off_protocol_runs_and_plots(s
 def test_unknown_reference_exits_2_listing_valid_names(tmp_path):
     proc = run_cli("rlkit-report", [str(tmp_path), "--reference", "drq_eps,rainbow"], cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
-    assert "unknown reference 'rainbow'; valid names: der, drq_eps, spr" in proc.stderr
+    assert "unknown reference 'rainbow'; valid names: der, drq_eps, revisiting_rainbow, spr" in proc.stderr
 
 
 def test_study_without_atari100k_games_says_so(tmp_path):
