@@ -18,9 +18,31 @@ def adam(
     eps: float = 1.5e-4,
     betas: tuple[float, float] = (0.9, 0.999),
     weight_decay: float = 0.0,
+    fused: bool | None = None,
 ) -> torch.optim.Adam:
-    """Adam (Kingma & Ba 2015); Rainbow uses lr 6.25e-5, eps 1.5e-4 (Hessel et al. 2018, Table 1)."""
-    return torch.optim.Adam(params, lr=lr, eps=eps, betas=tuple(betas), weight_decay=weight_decay)
+    """Adam (Kingma & Ba 2015); Rainbow uses lr 6.25e-5, eps 1.5e-4 (Hessel et al. 2018, Table 1).
+
+    ``fused``: torch's one-kernel Adam (the same update up to float rounding; on a CPU core it steps a
+    Nature CNN's 1.7M parameters about 10x faster than the per-tensor loop torch uses there by default).
+    ``None`` (auto): fused where this torch build supports it for the parameters' device (CPU from
+    torch 2.4, CUDA), else torch's default; ``True``: fused or torch's error; ``False``: torch's default.
+    """
+    params = list(params)
+    kwargs = {"lr": lr, "eps": eps, "betas": tuple(betas), "weight_decay": weight_decay}
+    if fused is None:
+        fused = fused_adam_supported(params)
+    return torch.optim.Adam(params, fused=fused, **kwargs)
+
+
+def fused_adam_supported(params: Iterable[torch.nn.Parameter]) -> bool:
+    """Whether this torch build has a fused Adam kernel for every parameter (device and dtype)."""
+    try:
+        kinds = {(p.device, p.dtype) for p in params}
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1, dtype=dtype, device=device)) for device, dtype in kinds],
+                         fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
 
 
 @register("optim", "rmsprop")

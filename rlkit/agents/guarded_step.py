@@ -35,8 +35,8 @@ def place_step_counters(optimizer: torch.optim.Optimizer, *, on_device: bool) ->
         group["capturable"] = capturable
         for param in group["params"]:
             state = optimizer.state.get(param, {})
-            if isinstance(state.get("step"), torch.Tensor):
-                state["step"] = state["step"].to(param.device if capturable else "cpu")
+            if isinstance(state.get("step"), torch.Tensor):  # fused kernels read their counters on the device
+                state["step"] = state["step"].to(param.device if capturable or group.get("fused") else "cpu")
     # capturable here means "counters on the device", not CUDA-graph capture: skip torch's advice about it
     optimizer._warned_capturable_if_run_uncaptured = True  # type: ignore[attr-defined]
 

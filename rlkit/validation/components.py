@@ -119,8 +119,14 @@ def check_component(c: Checker, path: str, group: str, *, ignore: tuple[str, ...
             valid = sorted((accepted - runtime) | set(ignore))  # ignored keys are valid, read by another part
             near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
             hint = f"did you mean {path}.{near[0]}? " if near else ""
-            c.add(f"{path}.{key}", f"is not an argument of {group}/{name}; accepted: {valid}",
-                  f"{hint}Remove it (~{path}.{key}) or fix its spelling")
+            owners = [other for other in registry.names(group)
+                      if other != name and key in registry.config_keys(group, other)[0]]
+            fix = f"{hint}Remove it (~{path}.{key}) or fix its spelling"
+            if owners:  # e.g. optim=adam, then a tuning file that names its recipe's optimiser (rmsprop)
+                fix = (f"It is an argument of {group}/{' and '.join(owners)}: {path}.name={name} replaced that "
+                       f"choice (a tuning or experiment file names its own {group}); to keep yours, also set "
+                       f"{path}.name={owners[0]}; else remove it (~{path}.{key})")
+            c.add(f"{path}.{key}", f"is not an argument of {group}/{name}; accepted: {valid}", fix)
         elif key in choices:
             value = c.value(f"{path}.{key}")
             if value is not ABSENT and value not in choices[key]:

@@ -52,6 +52,8 @@ def _compatible(group: str, option: str) -> list[str]:
         pytest.skip("needs stacked image observations; built and run in tests/unit/test_frame_storage.py")
     if group == "augmentation" and option == "random_shift":
         extra.append("env=atari")  # image observations (validation refuses random shifts of vectors)
+    if group == "optim":  # CartPole's DQN tuning names torch's RMSProp; keep the option under test
+        extra.append(f"optim.name={option}")
     if group == "network/torso" and option != "mlp":
         pytest.skip("image torsos are built in the torso tests and the Atari env tests")
     return extra
@@ -67,6 +69,8 @@ def test_every_group_option_composes_and_builds(group, option):
     obs = torch.zeros((2, *parts.env_maker.spec.obs_shape))
     q = parts.agent.online.q_values(obs)
     assert q.shape == (2, parts.env_maker.spec.num_actions)
+    if group == "optim":
+        assert type(parts.agent.optimizer) is type(registry.build("optim", {"name": option}, params=[torch.zeros(1)]))
 
 
 @pytest.mark.parametrize("agent", _options("agent"))

@@ -92,6 +92,14 @@ def test_unimportable_user_module_is_reported():
     assert "PYTHONPATH" in problem.fix
 
 
+def test_a_key_of_the_optimiser_a_tuning_file_replaced_says_how_to_keep_it():
+    """optim=adam on CartPole DQN: its tuning names torch's RMSProp, which cannot take Adam's `fused`."""
+    problem = _only("agent=dqn", "optim=adam")
+    assert problem.key == "optim.fused" and "not an argument of optim/rmsprop" in problem.message
+    assert "argument of optim/adam" in problem.fix and "optim.name=adam" in problem.fix and "~optim.fused" in problem.fix
+    assert not validate_config(compose("agent=dqn", "optim=adam", "optim.name=adam"))
+
+
 def test_config_key_that_is_not_a_constructor_argument():
     problem = _only("+network.head.widht=3")
     assert problem.key == "network.head.widht"

@@ -32,3 +32,14 @@ def test_a_failing_benchmark_is_recorded_and_fails_the_run(tmp_path):
     proc, text = _run_all(tmp_path, "--only", "replay_per", "--timeout", "0.01")
     assert proc.returncode == 1
     assert "## replay_per — **failed (exit 124)**" in text and "timed out after" in text
+
+
+def test_optim_fused_prints_both_sides_and_their_ratios(tmp_path):
+    proc, text = _run_all(tmp_path, "--only", "optim_fused")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Command: `python benchmarks/optim_fused.py --presets minatar_dqn --updates 2 --repeats 1`" in text
+    row = next(line for line in text.splitlines() if line.startswith("minatar_dqn"))
+    params, step_fused, step_loop, step_ratio, upd_fused, upd_loop, upd_ratio = row.split()[1:]
+    assert params == "10,198"  # one 3x3 conv (4 -> 16 channels), then 1600 -> 6: MinAtar Breakout's DQN
+    assert abs(float(step_ratio) - float(step_fused) / float(step_loop)) <= 0.006  # printed to 2 decimals
+    assert abs(float(upd_ratio) - float(upd_fused) / float(upd_loop)) <= 0.006
