@@ -7,7 +7,14 @@
 #   bash experiments/atari100k/run_study.sh collect                # results/ + report/ (rlkit-report --reference)
 # PARALLEL=N runs N at a time (default 2).
 set -euo pipefail
-cd "$(dirname "$0")"
+# bash reads a script while it runs it: a copy runs instead, so editing this file mid-study changes nothing
+if [ -z "${RLKIT_STUDY_SCRIPT:-}" ]; then
+  copy=$(mktemp "${TMPDIR:-/tmp}/rlkit-study.XXXXXX")
+  cp "$0" "$copy"
+  RLKIT_STUDY_SCRIPT="$0" exec bash "$copy" "$@"
+fi
+trap 'rm -f "$0"' EXIT  # the copy
+cd "$(dirname "$RLKIT_STUDY_SCRIPT")"
 TRAIN="${RLKIT_TRAIN:-rlkit-train}"
 REPORT="${RLKIT_REPORT:-rlkit-report}"
 GAMES=(road_runner kung_fu_master freeway)
@@ -46,16 +53,9 @@ if [ "${1:-train}" = "collect" ]; then
   exit 0
 fi
 # The runs train with the code they started with: later commits changed the network config layout and
-# the checkpoints' network identity, so a newer checkout could not continue them. RLKIT_STUDY_CODE may
-# point at a checkout of that commit; by default a git worktree of it is made once, next to HOME.
-STUDY_COMMIT=849f0ff
-CODE="${RLKIT_STUDY_CODE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlkit-study-$STUDY_COMMIT}"
-if [ ! -d "$CODE/rlkit" ]; then
-  git worktree add --detach "$CODE" "$STUDY_COMMIT" >/dev/null
-  cp -r "$CODE/conf" "$CODE/rlkit/conf"   # the package reads its configs as rlkit.conf
-fi
-export PYTHONPATH="$CODE${PYTHONPATH:+:$PYTHONPATH}"
-echo "training with the code of $STUDY_COMMIT in $CODE"
+# the checkpoints' network identity, so a newer checkout could not continue them (../pin_code.sh).
+source ../pin_code.sh
+pin_code 849f0ff
 export -f run_one
 export TRAIN
 printf '%s\n' "${JOBS[@]}" | xargs -P "${PARALLEL:-2}" -I{} bash -c 'run_one "{}"'

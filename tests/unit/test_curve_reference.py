@@ -167,9 +167,10 @@ def test_minatar_study_collect_gzips_metrics_and_reports_against_the_published_c
     report = Path(sys.executable).with_name("rlkit-report")
     proc = subprocess.run(["bash", "run_study.sh", "collect"], check=False, cwd=tmp_path, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "RLKIT_REPORT": str(report), "MPLCONFIGDIR": str(tmp_path),
-                               "HOME": str(tmp_path)}, timeout=300)
+                               "TMPDIR": str(tmp_path), "HOME": str(tmp_path)}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "unfinished: runs/breakout/dqn/seed0" in proc.stdout
+    assert not list(tmp_path.glob("rlkit-study.*"))  # the copy the script ran from (so edits cannot reach it) is gone
     kept = tmp_path / "results" / "asterix" / "dqn" / "seed0"
     assert sorted(p.name for p in kept.iterdir()) == [".hydra", "config.yaml", "metrics.jsonl.gz", "summary.json"]
     assert gzip.decompress((kept / "metrics.jsonl.gz").read_bytes()) == (done / "metrics.jsonl").read_bytes()
