@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 13's GPU checks as one prepared run on a lent CUDA machine, in about 8 minutes: the CUDA tests
-# (pytest -m gpu), the learner with and without compile, fused vs per-tensor Adam, DQN on Pong against
-# Stable-Baselines3 (rlkit synchronous and pipelined), and DER / Rainbow agent steps/s. Logs and figures
-# go to $OUT.
+# (pytest -m gpu), the learner with and without compile, fused Adam and channels-last on and off, DQN on
+# Pong against Stable-Baselines3 (rlkit synchronous and pipelined), and DER / Rainbow agent steps/s. Logs
+# and figures go to $OUT.
 #
 # The device image has torch but not rlkit's other dependencies, and no network: they travel as wheels.
 #   here, once:    bash benchmarks/gpu_session.sh --fetch-wheels     # -> .whl/ (keep it out of git:
@@ -46,7 +46,7 @@ step() {  # step <name> <seconds> <command...>: one check, its log in $OUT/<name
 step cuda_tests 120 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
 step learner 60 "$PY" benchmarks/learner_atari.py --device cuda --repeats 2
 step compile 105 "$PY" benchmarks/learner_compile.py --device cuda --agents dqn rainbow der --repeats 1
-step optim 45 "$PY" benchmarks/optim_fused.py --device cuda --presets der rainbow --repeats 2
+step knobs 45 "$PY" benchmarks/learner_knobs.py --device cuda --presets der rainbow --repeats 2
 step sb3 150 "$PY" benchmarks/e2e_sb3.py --device cuda --torch-threads 1 --pipelined --skip-memory \
   --rounds 1 --steps 3000
 for case in "der experiment=atari100k_der env.game=road_runner" "rainbow experiment=rainbow_atari env.game=pong"; do

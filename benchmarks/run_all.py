@@ -64,12 +64,13 @@ BENCHMARKS = (
     Benchmark("learner_compile_cuda", "compile=true vs eager on CUDA", ("--device", "cuda", "--agents", "dqn", "rainbow", "der"),
               ("--device", "cuda", "--agents", "dqn", "--updates", "2", "--acts", "3", "--repeats", "1"), gpu=True,
               script="learner_compile.py"),
-    Benchmark("optim_fused", "fused vs per-tensor Adam (optim.fused): optimiser steps/s and learner updates/s of the "
-              "Adam presets (DER, Rainbow, MinAtar Rainbow and DQN), same agent and batch, and DER end to end (CPU)",
-              ("--e2e-steps", "2000"), ("--presets", "minatar_dqn", "--updates", "2", "--repeats", "1")),
-    Benchmark("optim_fused_cuda", "fused vs per-tensor Adam on CUDA", ("--device", "cuda", "--presets", "der", "rainbow"),
+    Benchmark("learner_knobs", "the learner's fast-path knobs on vs off (fused Adam, channels-last conv torsos): "
+              "updates/s of the presets they apply to, same agent and batch, and DER end to end (CPU)",
+              ("--e2e-steps", "2000"), ("--presets", "der", "--updates", "2", "--repeats", "1")),
+    Benchmark("learner_knobs_cuda", "the learner's fast-path knobs on vs off on CUDA",
+              ("--device", "cuda", "--presets", "der", "rainbow"),
               ("--device", "cuda", "--presets", "der", "--updates", "2", "--repeats", "1"), gpu=True,
-              script="optim_fused.py"),
+              script="learner_knobs.py"),
     Benchmark("acting_atari", "the acting loop vs the raw AtariVectorEnv, and its ceilings",
               ("--num-envs", "1", "8", "--torch-threads", "1"),
               ("--num-envs", "1", "--steps", "300", "--repeats", "1")),

@@ -51,6 +51,11 @@ class ConvTorso(nn.Module):
     convolution). ``init="torch"``: ``nn.Conv2d``'s default; ``"xavier_uniform"``: Glorot uniform
     weights ``U(+-sqrt(6 / (fan_in + fan_out)))`` and zero biases (flax
     ``nn.initializers.xavier_uniform()``, ``nn.Conv``'s zero ``bias_init``).
+
+    ``channels_last=True`` keeps the kernels and the activations in NHWC memory order (oneDNN's preferred
+    layout on CPUs; cuDNN's on tensor cores): the same network and features (flattened in C, H, W order
+    as always), the convolutions computed in another order, so equal up to float rounding; on a CPU core
+    a Nature-CNN forward and backward at batch 32 runs about 1.3x faster (``benchmarks/learner_knobs.py``).
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class ConvTorso(nn.Module):
         convs: Sequence[tuple[int, int, int]],
         padding: Padding = "valid",
         init: Init = "torch",
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 3:
@@ -89,9 +95,14 @@ class ConvTorso(nn.Module):
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.convs = nn.Sequential(*layers)
         self.out_features = in_channels * height * width
+        self.channels_last = bool(channels_last)
+        if self.channels_last:  # kernels stored NHWC; .to(device), copies and loaded states keep the layout
+            self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, F]
-        return self.convs(to_float(obs)).flatten(1)
+        if self.channels_last:
+            obs = obs.contiguous(memory_format=torch.channels_last)  # uint8: a quarter of the float copy
+        return self.convs(to_float(obs)).flatten(1)  # C, H, W order either way
 
 
 @register("network/torso", "mlp")
@@ -131,16 +142,18 @@ class NatureCNN(ConvTorso):
     SAME padding, 84 -> 21 -> 11 -> 11, i.e. 11x11x64 = 7744 features, with Xavier-uniform kernels.
     """
 
-    def __init__(self, *, obs_shape: Sequence[int], padding: Padding = "valid", init: Init = "torch") -> None:
-        super().__init__(obs_shape=obs_shape, convs=((32, 8, 4), (64, 4, 2), (64, 3, 1)), padding=padding, init=init)
+    def __init__(self, *, obs_shape: Sequence[int], padding: Padding = "valid", init: Init = "torch",
+                 channels_last: bool = True) -> None:
+        super().__init__(obs_shape=obs_shape, convs=((32, 8, 4), (64, 4, 2), (64, 3, 1)), padding=padding, init=init,
+                         channels_last=channels_last)
 
 
 @register("network/torso", "der_cnn")
 class DataEfficientCNN(ConvTorso):
     """van Hasselt et al. 2019 data-efficient Rainbow: 32 5x5/5, 64 5x5/5 (84x84 -> 576)."""
 
-    def __init__(self, *, obs_shape: Sequence[int]) -> None:
-        super().__init__(obs_shape=obs_shape, convs=((32, 5, 5), (64, 5, 5)))
+    def __init__(self, *, obs_shape: Sequence[int], channels_last: bool = True) -> None:
+        super().__init__(obs_shape=obs_shape, convs=((32, 5, 5), (64, 5, 5)), channels_last=channels_last)
 
 
 @register("network/torso", "minatar_cnn")

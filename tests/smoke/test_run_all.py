@@ -34,12 +34,15 @@ def test_a_failing_benchmark_is_recorded_and_fails_the_run(tmp_path):
     assert "## replay_per — **failed (exit 124)**" in text and "timed out after" in text
 
 
-def test_optim_fused_prints_both_sides_and_their_ratios(tmp_path):
-    proc, text = _run_all(tmp_path, "--only", "optim_fused")
+def test_learner_knobs_prints_both_sides_of_each_knob_and_their_ratios(tmp_path):
+    proc, text = _run_all(tmp_path, "--only", "learner_knobs")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Command: `python benchmarks/optim_fused.py --presets minatar_dqn --updates 2 --repeats 1`" in text
-    row = next(line for line in text.splitlines() if line.startswith("minatar_dqn"))
-    params, step_fused, step_loop, step_ratio, upd_fused, upd_loop, upd_ratio = row.split()[1:]
-    assert params == "10,198"  # one 3x3 conv (4 -> 16 channels), then 1600 -> 6: MinAtar Breakout's DQN
-    assert abs(float(step_ratio) - float(step_fused) / float(step_loop)) <= 0.006  # printed to 2 decimals
-    assert abs(float(upd_ratio) - float(upd_fused) / float(upd_loop)) <= 0.006
+    assert "Command: `python benchmarks/learner_knobs.py --presets der --updates 2 --repeats 1`" in text
+    fused, channels_last = (line for line in text.splitlines() if line.startswith("der "))
+    params, step_on, step_off, step_ratio, upd_on, upd_off, upd_ratio = fused.split()[1:]
+    assert params == "828,842"  # DER's two 5x5/5 convolutions and its dueling C51 head with noisy layers
+    assert abs(float(step_ratio) - float(step_on) / float(step_off)) <= 0.006  # printed to 2 decimals
+    assert abs(float(upd_ratio) - float(upd_on) / float(upd_off)) <= 0.006
+    params, upd_on, upd_off, upd_ratio = channels_last.split()[1:]
+    assert params == "828,842" and abs(float(upd_ratio) - float(upd_on) / float(upd_off)) <= 0.006
+    assert text.index("fused (optim.fused)") < text.index("channels_last (network.torso.channels_last)")

@@ -101,7 +101,7 @@ def test_the_prepared_gpu_script_parses_and_uses_flags_the_benchmarks_have():
     text = script.read_text()
     calls = re.findall(r'"\$PY" (benchmarks/\w+\.py)((?:\\\n|[^\n])*)', text)  # with continued lines
     assert {name for name, _ in calls} == {"benchmarks/learner_atari.py", "benchmarks/learner_compile.py",
-                                           "benchmarks/optim_fused.py", "benchmarks/e2e_sb3.py"}
+                                           "benchmarks/learner_knobs.py", "benchmarks/e2e_sb3.py"}
     for name, args in calls:
         helptext = subprocess.run([sys.executable, str(REPO / name), "--help"], capture_output=True, text=True,
                                   check=True).stdout

@@ -153,7 +153,7 @@ def test_defaults_build_the_former_networks_bit_for_bit():
     old = nn.Sequential(nn.Conv2d(4, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1),
                         nn.ReLU())
     torch.manual_seed(4)
-    new = NatureCNN(obs_shape=(4, 84, 84))
+    new = NatureCNN(obs_shape=(4, 84, 84), channels_last=False)  # NCHW: bit for bit (NHWC: tests/unit/test_channels_last.py)
     assert list(new.convs.state_dict()) == list(old.state_dict())  # same keys: old checkpoints load
     assert all(torch.equal(a, b) for a, b in zip(new.convs.state_dict().values(), old.state_dict().values()))
     assert torch.equal(new(obs), old(obs.float() / 255).flatten(1)) and new.out_features == 3136
@@ -180,6 +180,7 @@ def test_defaults_build_the_former_networks_bit_for_bit():
     old_q = old_stream(6)
     torch.manual_seed(6)
     der, q = DataEfficientCNN(obs_shape=(4, 84, 84)), QHead(in_features=3136, num_actions=6, layer=nn.Linear)
+    assert der.convs[0].weight.is_contiguous(memory_format=torch.channels_last)  # the default layout: NHWC
     for module, old_module in ((der.convs, old_der), (q.net, old_q)):
         assert list(module.state_dict()) == list(old_module.state_dict())
         assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), old_module.state_dict().values()))
