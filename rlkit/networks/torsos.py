@@ -55,7 +55,7 @@ class ConvTorso(nn.Module):
     ``channels_last=True`` keeps the kernels and the activations in NHWC memory order (oneDNN's preferred
     layout on CPUs; cuDNN's on tensor cores): the same network and features (flattened in C, H, W order
     as always), the convolutions computed in another order, so equal up to float rounding; on a CPU core
-    a Nature-CNN forward and backward at batch 32 runs about 1.3x faster (``benchmarks/learner_knobs.py``).
+    the presets' updates run 1.02-1.14x faster (``benchmarks/learner_knobs.py``).
     """
 
     def __init__(
