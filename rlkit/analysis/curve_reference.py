@@ -6,7 +6,8 @@ return of the *training* episodes of each iteration of ``iteration_steps`` agent
 over the episodes that ended in the iteration (Dopamine counts an episode in the iteration where it started: the
 two differ by at most one episode per iteration). Only iterations a run completed are compared. The published
 points carry no interval (read off a figure), so this module reports rlkit's means, spread and per-seed values
-beside them and leaves the verdict to the reader.
+beside them and leaves the verdict to the reader; where a variant is named like a published agent (``dqn``,
+``rainbow``, as the MinAtar study's are), also the ratio of rlkit's mean to that agent's published one.
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ def _compare_one(ref: CurveReference, runs: Sequence[Run]) -> dict[str, Any]:
                 "published": {agent: (None if (p := published.get((game, agent), {}).get(i)) is None
                                       else {"value": p[0], "read": p[1]}) for agent in agents},
             })
+            same = iterations[-1]["published"].get(variant)  # a variant named like a published agent
+            mean = iterations[-1]["mean"]
+            iterations[-1]["ratio"] = (mean / same["value"] if same and mean is not None and same["value"] != 0
+                                       else None)
         rows.append({"game": game, "variant": variant, "seeds": sorted(per_seed), "iterations": iterations})
     return {"label": ref.label, "source": ref.source, "iteration_steps": ref.iteration_steps, "agents": agents,
             "games": sorted({row["game"] for row in rows}), "protocol": protocol, "per_game": rows,
@@ -121,11 +126,13 @@ def write_curve_outputs(out: Path, comparison: Mapping[str, Any], variants: Sequ
                              ((it["published"][agent] or {}).get("value"), (it["published"][agent] or {}).get("read"))]
                 rows.append([name, row["variant"], row["game"], it["iteration"], it["end_step"], it["runs"],
                              it["mean"], it["std"], ";".join("" if v is None else f"{v:.4g}"
-                                                             for v in it["per_seed"].values()), *published])
+                                                             for v in it["per_seed"].values()), *published,
+                             it["ratio"]])
     agents = sorted({a for s in comparison["per_reference"].values() for a in s["agents"]})
     write_csv(out / "reference_curves.csv",
               ["reference", "variant", "game", "iteration", "end_step", "runs", "rlkit_mean", "rlkit_std",
-               "rlkit_per_seed", *[c for a in agents for c in (f"published_{a}", f"published_{a}_read")]], rows)
+               "rlkit_per_seed", *[c for a in agents for c in (f"published_{a}", f"published_{a}_read")],
+               "ratio_to_same_agent"], rows)
     files = {}
     for name, section in comparison["per_reference"].items():
         if section["per_game"]:
@@ -142,7 +149,8 @@ def curve_markdown(comparison: Mapping[str, Any], files: Mapping[str, str]) -> l
              "Mean return of the **training** episodes per iteration (rlkit: `charts/episodic_return` of the episodes "
              "that ended in it), as the published curves plot it; only iterations a run completed. rlkit: mean ± "
              "sample std over seeds, then each seed's value. ≈: a published point read approximately ("
-             + "; ".join(APPROXIMATE_READS.values()) + ").", ""]
+             + "; ".join(APPROXIMATE_READS.values()) + "). Ratio: rlkit's mean over the published mean of the agent "
+             "the variant is named after (– where none is).", ""]
     for name, section in comparison["per_reference"].items():
         lines += [f"### {section['label']} (`{name}`)", "", f"Source: {section['source']}.", ""]
         notes = [f"- Left out: {x['task']} ({x['runs']} run(s)): {x['reason']}" for x in section["left_out"]]
@@ -154,16 +162,17 @@ def curve_markdown(comparison: Mapping[str, Any], files: Mapping[str, str]) -> l
             continue
         agents = section["agents"]
         lines += ["| game | variant | iteration (agent steps) | rlkit runs | rlkit mean ± std | rlkit per seed | "
-                  + " | ".join(f"published {a}" for a in agents) + " |",
-                  "| --- | --- | --- | --- | --- | --- |" + " --- |" * len(agents)]
+                  + " | ".join(f"published {a}" for a in agents) + " | ratio |",
+                  "| --- | --- | --- | --- | --- | --- |" + " --- |" * (len(agents) + 1)]
         for row in section["per_game"]:
             for it in row["iterations"]:
                 spread = "" if it["std"] is None else f" ± {format_number(it['std'])}"
                 seeds = ", ".join(f"s{seed}: {format_number(v)}" for seed, v in it["per_seed"].items())
                 steps = f"{it['iteration']} ({it['end_step'] - section['iteration_steps']:,}-{it['end_step']:,})"
+                ratio = "–" if it["ratio"] is None else f"{it['ratio']:.2f}"
                 lines.append(f"| {row['game']} | {row['variant']} | {steps} | {it['runs']} | "
                              f"{format_number(it['mean'])}{spread} | {seeds} | "
-                             + " | ".join(_published(it["published"][a]) for a in agents) + " |")
+                             + " | ".join(_published(it["published"][a]) for a in agents) + f" | {ratio} |")
         lines.append("")
         if f"curve_reference/{name}" in files:
             lines += [image_link(f"{section['label']} curves", files[f"curve_reference/{name}"]), ""]

@@ -31,7 +31,7 @@ GAMES = ["asterix", "breakout", "freeway", "seaquest", "space_invaders"]
 def _minatar_run(run_dir: Path, game: str, seed: int, episodes: list[tuple[int, float]], *, steps: int = 2 * M,
                  sticky: float = 0.1, gz: bool = False) -> Path:
     """A finished `experiment=minatar_dqn`-like run whose training episodes end at the given (step, return)s."""
-    config = {"seed": seed, "experiment_name": "minatar_dqn", "train": {"steps": steps},
+    config = {"seed": seed, "experiment_name": "minatar", "variant": "dqn", "train": {"steps": steps},
               "env": {"name": "minatar", "game": game, "id": f"minatar_{game}", "sticky_action_prob": sticky,
                       "difficulty_ramping": True, "minimal_action_set": False}}
     run_dir.mkdir(parents=True)
@@ -126,9 +126,13 @@ def test_study_means_per_iteration_beside_the_published_points(study):
     assert second["mean"] == 25.0 and second["per_seed"] == {0: 20.0, 1: 30.0}
     assert second["published"] == {"dqn": {"value": 19.7, "read": "pixel"},
                                    "rainbow": {"value": 16.2, "read": "pixel"}}
+    assert asterix["variant"] == "dqn" and second["ratio"] == pytest.approx(25.0 / 19.7)  # to the agent it is named after
+    assert first["ratio"] == pytest.approx(6.0 / 5.9)
     rows = list(csv.DictReader((out / "reference_curves.csv").open()))
     got = {(r["game"], r["iteration"]): (r["rlkit_mean"], r["rlkit_per_seed"], r["published_dqn"]) for r in rows}
     assert got[("asterix", "1")] == ("25.0", "20;30", "19.7")
+    assert float(next(r for r in rows if (r["game"], r["iteration"]) == ("asterix", "1"))["ratio_to_same_agent"]) \
+        == pytest.approx(25.0 / 19.7)
     assert got[("freeway", "0")] == ("1.0", "1", "46.2")
 
 
@@ -175,4 +179,4 @@ def test_minatar_study_collect_gzips_metrics_and_reports_against_the_published_c
     assert sorted(p.name for p in kept.iterdir()) == [".hydra", "config.yaml", "metrics.jsonl.gz", "summary.json"]
     assert gzip.decompress((kept / "metrics.jsonl.gz").read_bytes()) == (done / "metrics.jsonl").read_bytes()
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "| asterix | " in md and "| 0 (0-1,000,000) | 1 | 4 | s0: 4 | 5.9 | 2.2 |" in md
+    assert "| asterix | dqn | 0 (0-1,000,000) | 1 | 4 | s0: 4 | 5.9 | 2.2 | 0.68 |" in md  # 4 / 5.9
