@@ -3,8 +3,9 @@
 **Differing keys** of some runs: the flattened config keys whose values differ between those runs
 *of the same task* (so that env and per-env tuning keys do not count), leaving out how a run was
 executed: ``seed``, ``run_name``, ``device``, ``torch_threads``, ``resume`` and ``checkpoint.*`` (a
-resumed run is the same experiment, continued), ``hydra.*``, ``logger.*``, ``wandb.*`` and paths (keys
-named ``dir``/``path`` or ending in ``_dir``/``_path``). ``train.steps``, ``eval.*`` and every other key
+resumed run is the same experiment, continued), ``hydra.*``, ``logger.*``, ``wandb.*``, paths (keys
+named ``dir``/``path`` or ending in ``_dir``/``_path``) and the fast paths that compute the same updates
+(``compile``, ``sync_free``, ``optim.fused``, ``network.torso.channels_last``, ``replay.on_device``). ``train.steps``, ``eval.*`` and every other key
 count: runs of another length or evaluation protocol are another experiment. A run that lacks a key
 reads ``key=<missing>``.
 **Naming keys**: the differing keys less those under a component whose ``name`` differs
@@ -42,6 +43,8 @@ _log = logging.getLogger(__name__)
 EXCLUDED_TOP_KEYS = frozenset(
     {"seed", "run_name", "device", "torch_threads", "resume", "checkpoint", "hydra", "logger", "wandb"}
 )
+# how an update is computed, not what: the same numbers up to float rounding (or bit for bit), like device and threads
+EXECUTION_KEYS = frozenset({"compile", "sync_free", "optim.fused", "network.torso.channels_last", "replay.on_device"})
 MISSING = "<missing>"
 
 
@@ -59,10 +62,11 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def is_excluded_key(key: str) -> bool:
     """Keys that never define a variant: seeds, names, devices, resume and checkpoint settings, paths, Hydra, logger
-    and wandb settings."""
+    and wandb settings, and the fast paths that compute the same update (:data:`EXECUTION_KEYS`)."""
     parts = key.split(".")
     last = parts[-1]
-    return parts[0] in EXCLUDED_TOP_KEYS or last in ("dir", "path") or last.endswith(("_dir", "_path"))
+    return (parts[0] in EXCLUDED_TOP_KEYS or key in EXECUTION_KEYS or last in ("dir", "path")
+            or last.endswith(("_dir", "_path")))
 
 
 def _text(value: Any) -> str:

@@ -145,3 +145,21 @@ def test_minatar_runs_are_their_own_tasks_not_atari_games(tmp_path):
     _run(tmp_path, "minatar", config)
     (run,) = load_runs([tmp_path]).runs
     assert run.game is None and run.task == "minatar_breakout"
+
+
+def test_fast_paths_that_compute_the_same_updates_do_not_split_a_variant(tmp_path):
+    """A study whose later runs gained optim.fused / channels-last / compile (same updates up to rounding) stays one
+    variant; a key that changes the algorithm still splits it."""
+    old = _rainbow(0, td=False)
+    old["optim"] = {"name": "adam"}  # before fused Adam: no such key
+    new = _rainbow(1, td=False)
+    new["optim"] = {"name": "adam", "fused": None}
+    new["network"]["torso"]["channels_last"] = True
+    new.update(compile=True, sync_free=True)
+    _run(tmp_path / "a", "seed0", old)
+    _run(tmp_path / "a", "seed1", new)
+    assert _variants(tmp_path / "a") == {"rainbow": [("CartPole-v1", 0), ("CartPole-v1", 1)]}
+    other = _rainbow(2, td=False)
+    other["train"]["steps"] = 123
+    _run(tmp_path / "a", "seed2", other)
+    assert len(_variants(tmp_path / "a")) == 2
