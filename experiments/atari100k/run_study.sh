@@ -7,14 +7,8 @@
 #   bash experiments/atari100k/run_study.sh collect                # results/ + report/ (rlkit-report --reference)
 # PARALLEL=N runs N at a time (default 2).
 set -euo pipefail
-# bash reads a script while it runs it: a copy runs instead, so editing this file mid-study changes nothing
-if [ -z "${RLKIT_STUDY_SCRIPT:-}" ]; then
-  copy=$(mktemp "${TMPDIR:-/tmp}/rlkit-study.XXXXXX")
-  cp "$0" "$copy"
-  RLKIT_STUDY_SCRIPT="$0" exec bash "$copy" "$@"
-fi
-trap 'rm -f "$0"' EXIT  # the copy
-cd "$(dirname "$RLKIT_STUDY_SCRIPT")"
+source "$(dirname "${RLKIT_STUDY_SCRIPT:-$0}")/../study.sh"
+run_from_copy "$@"  # editing this file mid-study changes nothing (../study.sh)
 TRAIN="${RLKIT_TRAIN:-rlkit-train}"
 REPORT="${RLKIT_REPORT:-rlkit-report}"
 GAMES=(road_runner kung_fu_master freeway)
@@ -53,8 +47,7 @@ if [ "${1:-train}" = "collect" ]; then
   exit 0
 fi
 # The runs train with the code they started with: later commits changed the network config layout and
-# the checkpoints' network identity, so a newer checkout could not continue them (../pin_code.sh).
-source ../pin_code.sh
+# the checkpoints' network identity, so a newer checkout could not continue them (pin_code, ../study.sh).
 pin_code 849f0ff
 export -f run_one
 export TRAIN

@@ -11,14 +11,8 @@
 # Budgets (agent steps; the papers train 10M): DQN_STEPS (default 2M), RAINBOW_STEPS (default 1M), chosen
 # from the speeds measured here with one thread (README.md); the published curves are compared at these steps.
 set -euo pipefail
-# bash reads a script while it runs it: a copy runs instead, so editing this file mid-study changes nothing
-if [ -z "${RLKIT_STUDY_SCRIPT:-}" ]; then
-  copy=$(mktemp "${TMPDIR:-/tmp}/rlkit-study.XXXXXX")
-  cp "$0" "$copy"
-  RLKIT_STUDY_SCRIPT="$0" exec bash "$copy" "$@"
-fi
-trap 'rm -f "$0"' EXIT  # the copy
-cd "$(dirname "$RLKIT_STUDY_SCRIPT")"
+source "$(dirname "${RLKIT_STUDY_SCRIPT:-$0}")/../study.sh"
+run_from_copy "$@"  # editing this file mid-study changes nothing (../study.sh)
 TRAIN="${RLKIT_TRAIN:-rlkit-train}"
 REPORT="${RLKIT_REPORT:-rlkit-report}"
 DQN_STEPS="${DQN_STEPS:-2000000}"
@@ -59,9 +53,8 @@ if [ "${1:-train}" = "collect" ]; then
   $REPORT results --out report --reference revisiting_rainbow
   exit 0
 fi
-# The runs train with the code of one commit (../pin_code.sh): fused Adam, the same rule as before up to float
+# The runs train with the code of one commit (pin_code, ../study.sh): fused Adam, the same rule as before up to float
 # rounding. The first three DQN runs (asterix, breakout and freeway seed 0) trained with earlier commits (README).
-source ../pin_code.sh
 pin_code 833307b
 export -f run_one
 export TRAIN

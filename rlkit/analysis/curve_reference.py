@@ -57,7 +57,7 @@ def _compare_one(ref: CurveReference, runs: Sequence[Run]) -> dict[str, Any]:
     published = published_curves(ref.name)
     games = sorted({game for game, _ in published})
     agents = sorted({agent for _, agent in published})
-    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    groups: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(dict)  # (game, variant) -> seed -> means
     left_out: dict[tuple[str, str], int] = defaultdict(int)
     protocol = []
     for run in sorted(runs, key=lambda r: (r.variant, r.task, r.seed)):
@@ -67,15 +67,16 @@ def _compare_one(ref: CurveReference, runs: Sequence[Run]) -> dict[str, Any]:
                    else f"game {env.get('game')!r} is not one of {', '.join(games)}")
             left_out[(run.task, why)] += 1
             continue
-        if not iteration_means(run, ref.iteration_steps):
+        means = iteration_means(run, ref.iteration_steps)
+        if not means:
             left_out[(run.task, f"shorter than one iteration ({ref.iteration_steps:,} agent steps)")] += 1
             continue
-        groups[(env["game"], run.variant)].append(run)
+        groups[(env["game"], run.variant)][run.seed] = means
         if issues := _protocol_issues(run, ref):
             protocol.append({"variant": run.variant, "game": env["game"], "seed": run.seed, "issues": issues})
     rows = []
-    for (game, variant), members in sorted(groups.items()):
-        per_seed = {run.seed: iteration_means(run, ref.iteration_steps) for run in members}
+    for (game, variant), per_seed in sorted(groups.items()):
+        per_seed = dict(sorted(per_seed.items()))
         iterations = []
         for i in range(max(len(means) for means in per_seed.values())):
             values = [means[i] for means in per_seed.values() if i < len(means) and math.isfinite(means[i])]

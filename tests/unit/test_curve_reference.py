@@ -165,18 +165,21 @@ def test_unknown_reference_on_the_command_line_lists_the_curve_reference(tmp_pat
 
 def test_minatar_study_collect_gzips_metrics_and_reports_against_the_published_curves(tmp_path):
     """experiments/minatar/run_study.sh collect on a copy of the script, with one finished and one unfinished run."""
-    shutil.copy(REPO / "experiments" / "minatar" / "run_study.sh", tmp_path)
-    done = _minatar_run(tmp_path / "runs" / "asterix" / "dqn" / "seed0", "asterix", 0, [(5, 4.0), (M + 5, 9.0)])
-    (tmp_path / "runs" / "breakout" / "dqn" / "seed0").mkdir(parents=True)  # unfinished: no summary.json
+    study = tmp_path / "experiments" / "minatar"
+    study.mkdir(parents=True)
+    shutil.copy(REPO / "experiments" / "minatar" / "run_study.sh", study)
+    shutil.copy(REPO / "experiments" / "study.sh", study.parent)
+    done = _minatar_run(study / "runs" / "asterix" / "dqn" / "seed0", "asterix", 0, [(5, 4.0), (M + 5, 9.0)])
+    (study / "runs" / "breakout" / "dqn" / "seed0").mkdir(parents=True)  # unfinished: no summary.json
     report = Path(sys.executable).with_name("rlkit-report")
-    proc = subprocess.run(["bash", "run_study.sh", "collect"], check=False, cwd=tmp_path, capture_output=True, text=True,
+    proc = subprocess.run(["bash", "run_study.sh", "collect"], check=False, cwd=study, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "RLKIT_REPORT": str(report), "MPLCONFIGDIR": str(tmp_path),
                                "TMPDIR": str(tmp_path), "HOME": str(tmp_path)}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "unfinished: runs/breakout/dqn/seed0" in proc.stdout
     assert not list(tmp_path.glob("rlkit-study.*"))  # the copy the script ran from (so edits cannot reach it) is gone
-    kept = tmp_path / "results" / "asterix" / "dqn" / "seed0"
+    kept = study / "results" / "asterix" / "dqn" / "seed0"
     assert sorted(p.name for p in kept.iterdir()) == [".hydra", "config.yaml", "metrics.jsonl.gz", "summary.json"]
     assert gzip.decompress((kept / "metrics.jsonl.gz").read_bytes()) == (done / "metrics.jsonl").read_bytes()
-    md = (tmp_path / "report" / "report.md").read_text()
+    md = (study / "report" / "report.md").read_text()
     assert "| asterix | dqn | 0 (0-1,000,000) | 1 | 4 | s0: 4 | 5.9 | 2.2 | 0.68 |" in md  # 4 / 5.9
