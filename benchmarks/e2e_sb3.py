@@ -22,6 +22,8 @@ side with ``compile=true`` (``--warmup N`` starts every side's clock N agent ste
 leaving compilation out). With ``--pipelined``
 a third side runs rlkit with ``train.pipeline=true`` (rlkit/training/stepping.py: the emulator steps while
 rlkit stores the last step and updates; an action misses the update its previous step triggered, if any).
+``--learner-thread`` adds a side with ``train.learner_thread=true`` (rlkit/training/learner_thread.py: the
+updates run in a thread while the loop acts, emulates and stores; an action lacks at most one update cycle).
 
 Memory. Each side's own DQN replay buffer (rlkit: the ``frame_stack`` storage ``agent=dqn env=atari*``
 builds; SB3: ``DQN.replay_buffer``, with ``optimize_memory_usage`` False, its default, which stores
@@ -155,8 +157,7 @@ def rlkit_speed(p: dict[str, Any]) -> dict[str, Any]:
     """Worker: rlkit's Trainer for ``learning_starts + steps`` agent steps; steps/s after learning starts."""
     import torch
 
-    base = [*rlkit_base(p), *(["train.pipeline=true"] if p.get("pipeline") else []),
-            *(["compile=true"] if p.get("compile") else [])]
+    base = [*rlkit_base(p), *RLKIT_SIDES[p.get("side", "rlkit")]]
     warmup = p.get("warmup", 0)
     overrides = rlkit_run_overrides(base, learning_starts=p["learning_starts"], steps_after=warmup + p["steps"],
                                     threads=p["threads"], device=p.get("device", "cpu"))
@@ -193,15 +194,17 @@ def rlkit_memory(p: dict[str, Any]) -> dict[str, Any]:
     return {"grown": grown, "transitions": k, "array_bytes": replay.storage.nbytes, "capacity": k}
 
 
-WORKERS = {"rlkit-speed": rlkit_speed, "rlkit-pipelined-speed": lambda p: rlkit_speed({**p, "pipeline": True}),
-           "rlkit-compiled-speed": lambda p: rlkit_speed({**p, "compile": True}),
+# rlkit's sides: the overrides each adds to the shared schedule (the flag that adds it, see parse_args)
+RLKIT_SIDES = {"rlkit": [], "rlkit-pipelined": ["train.pipeline=true"], "rlkit-compiled": ["compile=true"],
+               "rlkit-thread": ["train.learner_thread=true"]}
+WORKERS = {**{f"{side}-speed": (lambda p, side=side: rlkit_speed({**p, "side": side})) for side in RLKIT_SIDES},
            "sb3-speed": sb3_speed, "rlkit-memory": rlkit_memory, "sb3-memory": sb3_memory}
 
 
 # --------------------------------------------------------------------------------------------- parent
 def sides(args: argparse.Namespace) -> tuple[str, ...]:
-    return ("rlkit", *(["rlkit-pipelined"] if args.pipelined else []), *(["rlkit-compiled"] if args.compiled else []),
-            "sb3")
+    chosen = {"rlkit-pipelined": args.pipelined, "rlkit-compiled": args.compiled, "rlkit-thread": args.learner_thread}
+    return ("rlkit", *(side for side, on in chosen.items() if on), "sb3")
 
 
 def measure_speed(args: argparse.Namespace) -> dict[tuple[str, int], list[float]]:
@@ -285,6 +288,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--compiled", action="store_true",
                         help="also time rlkit with compile=true (a side of its own; use --warmup to leave the "
                              "first update's compilation out of the timed steps)")
+    parser.add_argument("--learner-thread", action="store_true",
+                        help="also time rlkit with train.learner_thread=true (the learner in a thread beside the "
+                             "acting loop; actions lack at most one update cycle)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="agent steps after learning starts before the clock starts, on every side")
     parser.add_argument("--skip-speed", action="store_true")

@@ -47,7 +47,7 @@ step cuda_tests 120 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
 step learner 60 "$PY" benchmarks/learner_atari.py --device cuda --repeats 2
 step compile 105 "$PY" benchmarks/learner_compile.py --device cuda --agents dqn rainbow der --repeats 1
 step knobs 45 "$PY" benchmarks/learner_knobs.py --device cuda --presets der rainbow --repeats 2
-step sb3 150 "$PY" benchmarks/e2e_sb3.py --device cuda --torch-threads 1 --pipelined --skip-memory \
+step sb3 150 "$PY" benchmarks/e2e_sb3.py --device cuda --torch-threads 1 --pipelined --learner-thread --skip-memory \
   --rounds 1 --steps 3000
 for case in "der experiment=atari100k_der env.game=road_runner" "rainbow experiment=rainbow_atari env.game=pong"; do
   set -- $case

@@ -81,12 +81,14 @@ BENCHMARKS = (
     Benchmark("launcher_speedup", "joblib launcher vs sequential runs of a CartPole grid", (),
               ("--steps", "1500", "--seeds", "0", "--eval-episodes", "1")),
     Benchmark("e2e_sb3", "DQN on Pong end to end vs Stable-Baselines3: agent steps/s after learning starts, and the "
-              "memory of a 1M replay (needs the bench extra); also rlkit with pipelined acting and with compile=true",
-              ("--torch-threads", "1", "2", "--pipelined", "--compiled", "--warmup", "200"),
+              "memory of a 1M replay (needs the bench extra); also rlkit with pipelined acting, with compile=true and with "
+              "the learner in a thread",
+              ("--torch-threads", "1", "2", "--pipelined", "--compiled", "--learner-thread", "--warmup", "200"),
               ("--learning-starts", "100", "--steps", "100", "--rounds", "1", "--memory-transitions", "1000",
-               "--pipelined", "--compiled", "--warmup", "20")),
-    Benchmark("e2e_sb3_cuda", "DQN on Pong end to end vs Stable-Baselines3, both on CUDA (speed; rlkit also pipelined)",
-              ("--device", "cuda", "--torch-threads", "1", "--pipelined", "--skip-memory"),
+               "--pipelined", "--compiled", "--learner-thread", "--warmup", "20")),
+    Benchmark("e2e_sb3_cuda", "DQN on Pong end to end vs Stable-Baselines3, both on CUDA (speed; rlkit also pipelined "
+              "and with the learner in a thread)",
+              ("--device", "cuda", "--torch-threads", "1", "--pipelined", "--learner-thread", "--skip-memory"),
               ("--device", "cuda", "--learning-starts", "100", "--steps", "100", "--rounds", "1", "--skip-memory"),
               gpu=True, script="e2e_sb3.py"),
     Benchmark("e2e_bound", "DER (Atari 100k) and Rainbow on Pong end to end vs the synchronous bound from the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -86,19 +87,69 @@ class DQNAgent:
         self.last_target_sync_step = 0
         self._noisy: tuple[QNetwork | None, tuple[NoisyLinear, ...]] = (None, ())  # (network, its noisy layers)
         self._pinned: torch.Tensor | None = None  # page-locked staging buffer for observations bound to CUDA
+        self._acting: QNetwork | None = None  # the actor's copy of `online` (use_acting_copy), else None
+        self._acting_updates = 0  # updates in the copy's weights
+        self._acting_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self._acting_stream: torch.cuda.Stream | None = None  # CUDA, with the copy: the actor's own stream
+        self._published: torch.cuda.Event | None = None  # CUDA: recorded after publish()'s copy
 
     # ----------------------------------------------------------------------------- acting
+    @property
+    def acting_network(self) -> QNetwork:
+        """The network that chooses actions: ``online``, or its copy when the learner runs in a thread."""
+        return self.online if self._acting is None else self._acting
+
+    def use_acting_copy(self) -> None:
+        """Act with a copy of the online network that :meth:`publish` refreshes, so a learner thread can
+        update ``online`` while the actor acts (:mod:`rlkit.training.learner_thread`)."""
+        self._acting = copy.deepcopy(self.online).requires_grad_(False)
+        self._acting_lock = threading.Lock()
+        self._acting_updates = self.updates
+        if self.device.type == "cuda":  # the actor's passes must not queue behind the learner's kernels
+            self._acting_stream = torch.cuda.Stream(self.device)
+
+    @property
+    def acting_updates(self) -> int:
+        """Updates the acting network's weights include (``updates`` unless a learner thread runs)."""
+        return self.updates if self._acting is None else self._acting_updates
+
+    @torch.no_grad()
+    def publish(self) -> None:
+        """Copy the online network's parameters into the actor's copy (no-op without one). Buffers stay:
+        they are constants (C51's support) or the actor's own parameter noise."""
+        if self._acting is None:
+            return
+        with self._acting_lock:  # the actor's pass (and, on CUDA, its stream's work) is over
+            torch._foreach_copy_(list(self._acting.parameters()), list(self.online.parameters()))
+            self._acting_updates = self.updates
+            if self._acting_stream is not None:
+                self._published = torch.cuda.Event()
+                self._published.record()  # on the learner's stream, after the copy
+
+    @contextlib.contextmanager
+    def _acting_pass(self) -> Iterator[None]:
+        """The actor's noise draws and forward pass. Learner thread: under the lock :meth:`publish` takes;
+        on CUDA, on the actor's stream, after the last publish's copy, and finished before the lock goes."""
+        with self._acting_lock:
+            stream = self._acting_stream
+            if stream is None:
+                yield
+                return
+            if self._published is not None:
+                stream.wait_event(self._published)
+            with torch.cuda.stream(stream):
+                yield
+            stream.synchronize()
+
     def act(self, obs: np.ndarray, step: int) -> np.ndarray:
         """Actions [E] for a batch of observations [E, *obs_shape] at agent step ``step``."""
-        if self.noise.resample_on_act:
-            self._reset_acting_noise()
-        return self._act(obs, self.exploration.epsilon(step), use_mean=False)
+        return self._act(obs, self.exploration.epsilon(step), use_mean=False, resample=self.noise.resample_on_act)
 
     @contextlib.contextmanager
     def evaluating(self, seed: int) -> Iterator[None]:
         """Evaluate with random numbers of its own: inside, exploration draws come from a generator
         seeded with ``seed`` and noise from torch's generators reseeded with it; on exit, the agent's
-        generator, torch's generators and the online network's noise are as they were. So evaluation
+        generator, torch's generators and the acting network's noise are as they were. So evaluation
         never changes training: the same run evaluated more or less often learns the same weights."""
         layers = self._noisy_layers()
         noise = [layer.noise_state() for layer in layers]  # factored samples stay factored (fast acting)
@@ -118,20 +169,18 @@ class DQNAgent:
 
     def act_eval(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Evaluation actions: eval epsilon; noise resampled per step, or the mean weights."""
-        if not self.noise.eval_mean:
-            self._reset_acting_noise()
-        return self._act(obs, epsilon, use_mean=self.noise.eval_mean)
+        return self._act(obs, epsilon, use_mean=self.noise.eval_mean, resample=not self.noise.eval_mean)
 
     def _noisy_layers(self) -> tuple[NoisyLinear, ...]:
-        """The online network's noisy layers, found once per network instead of on every action."""
+        """The acting network's noisy layers, found once per network instead of on every action."""
         network, layers = self._noisy
-        if network is not self.online:
-            layers = tuple(layer for _, layer in self.online.noisy_layers())
-            self._noisy = (self.online, layers)
+        if network is not self.acting_network:
+            layers = tuple(layer for _, layer in self.acting_network.noisy_layers())
+            self._noisy = (self.acting_network, layers)
         return layers
 
     def _reset_acting_noise(self) -> None:
-        """``online.reset_noise()`` without walking the module tree (same draws, same order)."""
+        """``acting_network.reset_noise()`` without walking the module tree (same draws, same order)."""
         for layer in self._noisy_layers():
             layer.reset_noise()
 
@@ -149,22 +198,26 @@ class DQNAgent:
         self._pinned.copy_(host)
         return self._pinned.to(self.device, non_blocking=True)
 
-    def _act(self, obs: np.ndarray, epsilon: float, *, use_mean: bool) -> np.ndarray:
-        num = obs.shape[0]
-        explore = self.rng.random(num) < epsilon  # [E]
-        random_actions = self.rng.integers(self.num_actions, size=num)
-        if explore.all():
-            return random_actions
-        layers = self._noisy_layers()
-        for layer in layers:
-            layer.use_mean = use_mean
-        try:
-            with torch.inference_mode():  # no autograd state at all; the kernels (and q-values) are unchanged
-                q = self.online.q_values(self._obs_tensor(obs), "act", self.generator)  # [E, A]
-                greedy = q.argmax(dim=1).cpu().numpy()  # [E]
-        finally:
+    def _act(self, obs: np.ndarray, epsilon: float, *, use_mean: bool, resample: bool) -> np.ndarray:
+        """Epsilon-greedy actions; ``resample``: new parameter noise first (drawn even if every env explores)."""
+        with self._acting_pass():
+            if resample:
+                self._reset_acting_noise()
+            num = obs.shape[0]
+            explore = self.rng.random(num) < epsilon  # [E]
+            random_actions = self.rng.integers(self.num_actions, size=num)
+            if explore.all():
+                return random_actions
+            layers = self._noisy_layers()
             for layer in layers:
-                layer.use_mean = False
+                layer.use_mean = use_mean
+            try:
+                with torch.inference_mode():  # no autograd state at all; the kernels (and q-values) are unchanged
+                    q = self.acting_network.q_values(self._obs_tensor(obs), "act", self.generator)  # [E, A]
+                    greedy = q.argmax(dim=1).cpu().numpy()  # [E]
+            finally:
+                for layer in layers:
+                    layer.use_mean = False
         return np.where(explore, random_actions, greedy).astype(np.int64)
 
     # ---------------------------------------------------------------------------- learning
@@ -220,6 +273,8 @@ class DQNAgent:
         names, checkpoints and results stay as they are; the first passes pay the compilation)."""
         self.online.compile()
         self.target.compile()
+        if self._acting is not None:
+            self._acting.compile()
 
     def maybe_sync_target(self, step: int) -> bool:
         """Hard (tau = 1) or Polyak (tau < 1) target update every ``target_update_every_steps``."""
@@ -267,3 +322,4 @@ class DQNAgent:
             self.augmentation.load_state_dict(state["augmentation"])
         if "generator" in state:  # nor before quantile fractions were drawn
             self.generator.set_state(state["generator"].cpu())
+        self.publish()

@@ -35,6 +35,8 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     env_maker: EnvMaker = registry.build("env", cfg.env)
     spec = env_maker.spec
     agent = build_agent(cfg, env_maker, device)
+    if cfg.train.get("learner_thread", False):  # the actor acts with a copy the learner thread refreshes
+        agent.use_acting_copy()
     if cfg.get("compile", False):  # runs configured before the key existed have none
         agent.compile_networks()
     agent.set_sync_free(sync_free_enabled(cfg.get("sync_free", "auto"), device))

@@ -7,16 +7,19 @@ bootstrap; a *truncated* one (time limit) bootstraps from its real last observat
 The loop's helpers each have a module: :mod:`~rlkit.training.cadence` (every-N-steps schedules),
 :mod:`~rlkit.training.run_state` (counters and clocks), :mod:`~rlkit.training.run_checkpoints`
 (checkpoint contents and resuming), :mod:`~rlkit.training.signals` (stop signals),
-:mod:`~rlkit.training.evaluator` (evaluations during the run) and :mod:`~rlkit.training.outputs`
-(the files of a finished run).
+:mod:`~rlkit.training.evaluator` (evaluations during the run), :mod:`~rlkit.training.outputs`
+(the files of a finished run), :mod:`~rlkit.training.stepping` (synchronous or pipelined acting) and
+:mod:`~rlkit.training.learner_thread` (the learner in a thread beside the loop, ``train.learner_thread``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import signal
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from rlkit.training.device_metrics import DeviceMetrics
 from rlkit.training.episodes import EpisodeTracker, game_over
 from rlkit.training.evaluate import EvaluationInterrupted
 from rlkit.training.evaluator import Evaluator
+from rlkit.training.learner_thread import LearnerThread
 from rlkit.training.outputs import record_video, run_summary, write_outputs
 from rlkit.training.resume import finished_run
 from rlkit.training.run_checkpoints import RunCheckpoints
@@ -108,6 +112,11 @@ class Trainer:
         self._pending: defaultdict[str, list[float]] = defaultdict(list)  # learner metrics since the last log
         self._device_metrics = DeviceMetrics()  # sync-free updates' metrics, moved to _pending at logs and checkpoints
         self.stepper: Any = None  # how the loop steps its envs (rlkit.training.stepping), made with them in train()
+        self.learner: LearnerThread | None = None  # train.learner_thread: the learner's thread, while _run runs
+        # the replay is shared with the learner thread: inserts, samples and priority updates take turns
+        self._replay_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self._target_checked = 0  # the last agent step at which the target schedule was checked
+        self._learner_threads = 1  # learner thread: its torch threads (the run's; the governor's when it has one)
 
     def _configure_threads(self, setting: int | str) -> ThreadGovernor | None:
         """Torch threads for this run (:mod:`rlkit.utils.threads`); with ``auto``, a governor that
@@ -128,11 +137,13 @@ class Trainer:
     def state_dict(self, *, obs: np.ndarray | None = None, envs: Any = None, loggers: Any = None,
                    in_flight: np.ndarray | None = None) -> dict[str, Any]:
         """Everything a resumed run needs: counters, parts, RNGs, env states, logger states."""
+        self._catch_up_learner()
         self._collect_device_metrics()
         return self.checkpoints.state_dict(self.state, self.tracker, self._pending, obs=obs, envs=envs,
                                            loggers=loggers, in_flight=in_flight)
 
     def _save_checkpoint(self, *, obs: np.ndarray, envs: Any, loggers: Any) -> Path:
+        self._catch_up_learner()
         self._collect_device_metrics()  # a skipped non-finite update stops the run before a checkpoint keeps it
         return self.checkpoints.save(self.state, self.tracker, self._pending, obs=obs, envs=envs, loggers=loggers,
                                      in_flight=None if self.stepper is None else self.stepper.in_flight())
@@ -208,41 +219,73 @@ class Trainer:
         return obs
 
     def _run(self, envs: Any, eval_envs: Any, obs: np.ndarray, loggers: Any) -> dict[str, Any]:
-        """Step until ``train.steps`` (or a confirmed solve), then the final evaluation and the outputs."""
+        """Step until ``train.steps`` (or a confirmed solve), then the final evaluation and the outputs;
+        with ``train.learner_thread``, the learner runs in its thread meanwhile."""
+        self.clock.restart()
+        self._target_checked = self.state.step
+        if self.cfg.train.get("learner_thread", False):
+            self._start_learner_thread()
+        try:
+            return self._steps(envs, eval_envs, obs, loggers)
+        finally:
+            if self.learner is not None:
+                self.learner.close()
+                self.learner, self._replay_lock = None, contextlib.nullcontext()
+                torch.set_num_threads(self._learner_threads)
+                if self.governor is not None:
+                    self.governor.set_threads = torch.set_num_threads
+
+    def _start_learner_thread(self) -> None:
+        """The learner's thread, with the run's torch threads; the acting thread keeps one (its batches
+        are a few observations) so the two do not crowd the cores. The governor, if any, steers the
+        learner's count. Torch's thread count is per thread here (OpenMP), set by each for itself."""
+        self._learner_threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # this (the acting) thread; the learner sets its own in _learner_work
+        if self.governor is not None:
+            self.governor.set_threads = lambda threads: setattr(self, "_learner_threads", threads)
+        self.learner = LearnerThread(self._learner_work, max_lag=int(self.cfg.train.get("learner_max_lag", 1)))
+        self._replay_lock = threading.Lock()
+
+    def _steps(self, envs: Any, eval_envs: Any, obs: np.ndarray, loggers: Any) -> dict[str, Any]:
         cfg, parts = self.cfg, self.parts
         agent, replay = parts.agent, parts.replay
         num_envs = envs.num_envs
         tracker, state, evaluator = self.tracker, self.state, self.evaluator
-        learning_starts = int(cfg.train.learning_starts_steps)
         updates_per_cycle = int(cfg.train.updates_per_cycle)
         stop_at = cfg.train.get("stop_at_eval_return")
         batch_size = int(cfg.agent.batch_size)
         reward_clip = parts.env_maker.spec.reward_clip
-
-        self.clock.restart()
         start_step = last_log_step = state.step
         stopped_early = False
-        governor, stepper = self.governor, self.stepper
+        governor, stepper, learner = self.governor, self.stepper, self.learner
         while state.step < self.total_steps:
             if governor is not None:
                 governor.poll()
             actions, (next_obs, rewards, terminated, truncated, info) = stepper.step(obs, state.step)
             final_obs = real_next_obs(next_obs, info)
             learner_rewards = rewards if reward_clip is None else np.clip(rewards, -reward_clip, reward_clip)
-            replay.add_step(obs, actions, learner_rewards, final_obs, terminated, truncated)
-            obs = next_obs
+            obs_now, obs = obs, next_obs
             state.step += num_envs
+            with self._replay_lock:
+                replay.add_step(obs_now, actions, learner_rewards, final_obs, terminated, truncated)
+                replay.set_progress(state.step / self.total_steps)
             for _, ret, length in tracker.step(rewards, game_over(info, terminated, truncated)):
                 loggers.log(state.step, {"charts/episodic_return": ret, "charts/episodic_length": length})
 
-            replay.set_progress(state.step / self.total_steps)
+            cycles = 0  # update cycles due at this step
             while state.update.due(state.step) and len(replay) >= batch_size:
-                self._update_cycle(batch_size, updates_per_cycle)
+                cycles += 1
                 state.update.advance()
-            if state.step >= learning_starts:
-                agent.maybe_sync_target(state.step)
+            if learner is not None:
+                if cycles:
+                    learner.submit(state.step, cycles)
+            else:
+                for _ in range(cycles):
+                    self._update_cycle(batch_size, updates_per_cycle, state.step)
+                self._check_target(state.step)
 
             if state.log.due(state.step):
+                self._catch_up_learner()
                 train_s = self.clock.account(state)
                 loggers.log(state.step, self._training_metrics(state.step - last_log_step, train_s))
                 self._pending.clear()
@@ -250,6 +293,7 @@ class Trainer:
                 state.log.advance_past(state.step)
 
             if state.evaluation.due(state.step) and self.signals.received is None:
+                self._catch_up_learner()  # evaluate the weights the synchronous loop would have here
                 try:
                     result = evaluator.evaluate(eval_envs, loggers)
                 except EvaluationInterrupted:
@@ -268,6 +312,7 @@ class Trainer:
                 self.checkpoints.cadence.advance_past(state.step)
                 self._save_checkpoint(obs=obs, envs=envs, loggers=loggers)
 
+        self._catch_up_learner()
         self._collect_device_metrics()  # a non-finite update since the last log stops the run here
         if not stopped_early:
             final = evaluator.evaluate(eval_envs, loggers, prefix="final", interruptible=False)
@@ -282,24 +327,56 @@ class Trainer:
         self.checkpoints.remove_after_finish()
         return summary
 
-    def _update_cycle(self, batch_size: int, updates: int) -> None:
-        """``updates`` learner updates, each on a fresh batch; their metrics wait for the next log.
+    def _check_target(self, step: int) -> None:
+        """The target schedule, checked at each vector step after the last checked one up to ``step``
+        (learning started), as the synchronous loop checks it after each step's updates."""
+        num_envs = self.parts.env_maker.num_envs
+        learning_starts = int(self.cfg.train.learning_starts_steps)
+        for at in range(self._target_checked + num_envs, step + 1, num_envs):
+            if at >= learning_starts:
+                self.parts.agent.maybe_sync_target(at)
+        self._target_checked = max(self._target_checked, step)
+
+    def _learner_work(self, step: int, cycles: int) -> None:
+        """The learner thread's share of vector step ``step``: the target checks of the steps since its
+        last cycle, the cycles, this step's target check, then the new weights to the actor."""
+        if torch.get_num_threads() != self._learner_threads:
+            torch.set_num_threads(self._learner_threads)
+        self._check_target(step - self.parts.env_maker.num_envs)
+        for _ in range(cycles):
+            self._update_cycle(int(self.cfg.agent.batch_size), int(self.cfg.train.updates_per_cycle), step)
+        self._check_target(step)
+        self.parts.agent.publish()
+
+    def _catch_up_learner(self) -> None:
+        """Learner thread: wait for every cycle due so far, then check the target schedule up to now;
+        the loop's state is then as the synchronous loop's. No-op without a learner thread."""
+        if self.learner is None:
+            return
+        self.learner.drain()
+        self._check_target(self.state.step)
+
+    def _update_cycle(self, batch_size: int, updates: int, step: int) -> None:
+        """``updates`` learner updates due at agent step ``step``, each on a fresh batch; their metrics
+        wait for the next log.
 
         With sync-free updates (``agent.sync_free``) nothing here waits for the device, except the
         transfer of PER priorities to the host's sum tree (one per update, prioritized replay only).
         """
         agent, replay = self.parts.agent, self.parts.replay
         for _ in range(updates):
-            batch = replay.sample(batch_size, self.device, non_blocking=agent.sync_free)
+            with self._replay_lock:
+                batch = replay.sample(batch_size, self.device, non_blocking=agent.sync_free)
             try:
                 out = agent.update(batch)
             except NonFiniteLossError as err:
-                raise self._non_finite(str(err), self.state.step) from err
+                raise self._non_finite(str(err), step) from err
             if agent.sync_free:
-                self._send_priorities(batch, out)
-                self._device_metrics.add(out.metrics, update=agent.updates, step=self.state.step)
+                self._send_priorities(batch, out, step)
+                self._device_metrics.add(out.metrics, update=agent.updates, step=step)
                 continue
-            replay.update_priorities(batch.indices, out.priorities)
+            with self._replay_lock:
+                replay.update_priorities(batch.indices, out.priorities)
             for key, value in out.metrics.items():
                 self._pending[key].append(value)
 
@@ -311,7 +388,7 @@ class Trainer:
             f"Try a lower optim.lr, gradient clipping (agent.max_grad_norm) or reward clipping.{note}"
         )
 
-    def _send_priorities(self, batch: Batch, out: LossOutput) -> None:
+    def _send_priorities(self, batch: Batch, out: LossOutput, step: int) -> None:
         """Sync-free PER: priorities and the loss in one transfer (none for uniform replay); a
         non-finite loss stops the run at once, its optimiser step already cancelled on the device."""
         replay = self.parts.replay
@@ -321,8 +398,9 @@ class Trainer:
         values = host.numpy()  # [B + 1]: priorities, then the loss
         if not math.isfinite(values[-1]):
             update = self.parts.agent.updates
-            raise self._non_finite(non_finite_message(float(values[-1]), update), self.state.step)
-        replay.update_priorities(batch.indices, values[:-1])
+            raise self._non_finite(non_finite_message(float(values[-1]), update), step)
+        with self._replay_lock:
+            replay.update_priorities(batch.indices, values[:-1])
 
     def _collect_device_metrics(self) -> None:
         """Sync-free updates: read their metrics into the pending ones (one sync); stop at a non-finite loss."""
@@ -352,6 +430,8 @@ class Trainer:
         if beta is not None:
             metrics["replay/beta"] = beta
         metrics.update(agent.metrics())
+        if self.learner is not None:
+            metrics.update(self.learner.take_times())
         return metrics
 
 

@@ -152,7 +152,7 @@ class ThreadGovernor:
         self.threads = self.max_threads
         self.interval_s = interval_s
         self.margin_cores = margin_cores
-        self._set_threads = set_threads
+        self.set_threads = set_threads  # applies a new count (the training loop's learner thread points it at itself)
         self._clock, self._process_time = clock, process_time
         self._busy = busy_jiffies or (lambda: _busy_jiffies(self.cpus))
         self._ticks_per_s = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -190,5 +190,5 @@ class ThreadGovernor:
         log.info("torch threads %d -> %d: other processes keep %.1f of %d cores busy",
                  self.threads, target, self.other_load, self.cores)
         self.threads = target
-        self._set_threads(target)
+        self.set_threads(target)
         return target

@@ -79,6 +79,14 @@ class Checker:
             return None
         return value
 
+    def flag(self, key: str, *, fix: str | None = None, required: bool = True) -> Any:
+        """A true/false value; ``ABSENT`` when absent or not a bool (reported, with ``fix`` or a generic one)."""
+        value = self.value(key, required=required)
+        if value is not ABSENT and not isinstance(value, bool):
+            self.add(key, f"must be true or false, got {value!r}", fix or f"set {key}=true or false")
+            return ABSENT
+        return value
+
     def at_least(self, key: str, low: float, *, fix: str, integer: bool = True, nullable: bool = False,
                  required: bool = True) -> Any:
         value = self.number(key, integer=integer, nullable=nullable, fix=fix, required=required)

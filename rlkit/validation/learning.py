@@ -30,6 +30,7 @@ def check_learning(c: Checker) -> None:
     c.at_least("train.log_every_steps", 1, fix="set train.log_every_steps=1 or more agent steps")
     c.number("train.stop_at_eval_return", integer=False, nullable=True, fix="set a return, or null")
     check_pipeline(c)
+    check_learner_thread(c)
     on_device = c.value("replay.on_device", required=False)
     if on_device is not ABSENT and not isinstance(on_device, bool):
         c.add("replay.on_device", f"must be true or false, got {on_device!r}", "set replay.on_device=false or true")
@@ -42,9 +43,7 @@ def check_learning(c: Checker) -> None:
                fix="set checkpoint.every to 0 (only on stop signals) or more agent steps")
     c.at_least("checkpoint.keep_last", 0, required=False, fix="set checkpoint.keep_last to 0 (keep all) or more")
     for key in ("checkpoint.replay", "checkpoint.keep_after_finish"):
-        flag = c.value(key, required=False)
-        if flag is not ABSENT and not isinstance(flag, bool):
-            c.add(key, f"must be true or false, got {flag!r}", f"set {key}=true or false")
+        c.flag(key, required=False)
 
     if batch is not None and capacity is not None and batch > capacity:
         c.add("agent.batch_size", f"a batch of {batch} is larger than replay.capacity={capacity}",
@@ -64,11 +63,8 @@ def check_learning(c: Checker) -> None:
 
 def check_pipeline(c: Checker) -> None:
     """``train.pipeline`` (pipelined acting) and its groups, which split ``env.num_envs`` evenly."""
-    pipeline = c.value("train.pipeline", required=False)
-    if pipeline is not ABSENT and not isinstance(pipeline, bool):
-        c.add("train.pipeline", f"must be true or false, got {pipeline!r}",
-              "set train.pipeline=false (the exact synchronous loop) or true (pipelined acting)")
-        pipeline = ABSENT
+    pipeline = c.flag("train.pipeline", required=False,
+                      fix="set train.pipeline=false (the exact synchronous loop) or true (pipelined acting)")
     groups = c.at_least("train.pipeline_groups", 1, required=False, fix="set train.pipeline_groups=1 or more")
     if groups in (None, ABSENT) or groups == 1:
         return
@@ -80,6 +76,14 @@ def check_pipeline(c: Checker) -> None:
     if is_int(num_envs) and num_envs >= 1 and num_envs % groups:
         c.add("train.pipeline_groups", f"{groups} groups cannot split env.num_envs={num_envs} evenly",
               f"set train.pipeline_groups to a divisor of {num_envs} (e.g. 1), or env.num_envs to a multiple of {groups}")
+
+
+def check_learner_thread(c: Checker) -> None:
+    """``train.learner_thread`` (the learner beside the acting loop) and how far the actor may run ahead."""
+    c.flag("train.learner_thread", required=False,
+           fix="set train.learner_thread=false (the exact synchronous loop) or true (the learner in a thread)")
+    c.at_least("train.learner_max_lag", 0, required=False,
+               fix="set train.learner_max_lag=1 (the actor runs at most one update cycle ahead), or 0 (none)")
 
 
 def check_frame_store(c: Checker, capacity: int | None, n_step: int | None) -> None:

@@ -45,17 +45,28 @@ def test_step_clock_ignores_ticks_past_the_last_step():
     assert clock.steps == 20 and clock.sps == pytest.approx(10.0)
 
 
-@pytest.mark.parametrize("pipeline", [False, True])
-def test_rlkit_clock_counts_each_agent_step_once(pipeline):
-    """The clock ticks at the end of every env step, synchronous or pipelined (two groups, whose step
-    in flight at the end is drained after the run and not counted)."""
+@pytest.mark.parametrize("mode", ["sync", "pipelined", "thread"])
+def test_rlkit_clock_counts_each_agent_step_once(mode):
+    """The clock ticks at the end of every env step, synchronous, pipelined (two groups, whose step
+    in flight at the end is drained after the run and not counted) or with the learner in a thread."""
+    extra = {"sync": [], "pipelined": ["train.pipeline=true", "train.pipeline_groups=2"],
+             "thread": e2e_sb3.RLKIT_SIDES["rlkit-thread"]}[mode]
     base = ["env=atari", "env.game=pong", "agent=dqn", "env.num_envs=2", "replay.capacity=1000",
-            "agent.batch_size=8", "train.update_every_steps=4",
-            *(["train.pipeline=true", "train.pipeline_groups=2"] if pipeline else [])]
+            "agent.batch_size=8", "train.update_every_steps=4", *extra]
     overrides = e2e_common.rlkit_run_overrides(base, learning_starts=40, steps_after=60, threads=1)
     clock, trainer = e2e_common.run_rlkit_timed(overrides, 40)
     assert clock.step0 == 40 and clock.step1 == 100 and clock.steps == 60
     assert trainer.parts.agent.updates > 0
+
+
+def test_every_rlkit_side_of_the_sb3_comparison_is_a_valid_config():
+    from rlkit.config import compose_config
+    from rlkit.validation import validate_config
+
+    params = {"optim": "rmsprop_tf", "replay": 1000, "epsilon": 0.01}
+    for side, extra in e2e_sb3.RLKIT_SIDES.items():
+        assert validate_config(compose_config([*e2e_sb3.rlkit_base(params), *extra])) == [], side
+    assert set(e2e_sb3.WORKERS) >= {f"{side}-speed" for side in e2e_sb3.RLKIT_SIDES}
 
 
 def test_sync_bound_adds_the_learner_once_per_update_and_gives_shares():

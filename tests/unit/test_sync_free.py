@@ -104,7 +104,7 @@ def test_logged_means_match_the_default_path(tmp_path, overrides):
     for sync_free in ("false", "true"):
         trainer = _trainer(tmp_path / sync_free, *overrides, f"sync_free={sync_free}")
         for _ in range(3):
-            trainer._update_cycle(32, 4)
+            trainer._update_cycle(32, 4, trainer.state.step)
         metrics = trainer._training_metrics(1000, 1.0)
         means.append({k: v for k, v in metrics.items() if k.startswith(("losses/", "noise/"))})
     assert LOSS in means[0] and "losses/grad_norm" in means[0]
@@ -149,7 +149,7 @@ def test_update_path_reads_nothing_from_the_device(tmp_path, monkeypatch, overri
     for cycle in range(3):  # from the first update on: the optimiser's state is created in here too
         trainer.state.step += 4
         replay.set_progress(0.5)
-        trainer._update_cycle(32, 2)
+        trainer._update_cycle(32, 2, trainer.state.step)
         agent.maybe_sync_target(trainer.state.step)
         agent.exploration.epsilon(trainer.state.step)
     assert counts["priority transfers"] == transfers * 6
@@ -166,13 +166,13 @@ def test_cuda_updates_never_sync(tmp_path, overrides):
     trainer = _trainer(tmp_path, *overrides, device="cuda")  # sync_free=auto: on for CUDA
     agent = trainer.parts.agent
     assert agent.sync_free
-    trainer._update_cycle(32, 2)  # warm-up: CUDA context, kernels, the optimiser's state
+    trainer._update_cycle(32, 2, trainer.state.step)  # warm-up: CUDA context, kernels, the optimiser's state
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for _ in range(4):
             trainer.state.step += 4
-            trainer._update_cycle(32, 2)
+            trainer._update_cycle(32, 2, trainer.state.step)
             agent.maybe_sync_target(trainer.state.step)
     finally:
         torch.cuda.set_sync_debug_mode(0)
