@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 13's GPU checks as one prepared run on a lent CUDA machine, in about 8 minutes: the CUDA tests
 # (pytest -m gpu), the learner with and without compile, fused Adam and channels-last on and off, DQN on
-# Pong against Stable-Baselines3 (rlkit synchronous and pipelined), and DER / Rainbow agent steps/s. Logs
-# and figures go to $OUT.
+# Pong against Stable-Baselines3 (rlkit synchronous, pipelined and with the learner thread), and DER (also
+# with the learner thread) / Rainbow agent steps/s. Logs and figures go to $OUT.
 #
 # The device image has torch but not rlkit's other dependencies, and no network: they travel as wheels.
 #   here, once:    bash benchmarks/gpu_session.sh --fetch-wheels     # -> .whl/ (keep it out of git:
@@ -47,11 +47,13 @@ step cuda_tests 120 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
 step learner 60 "$PY" benchmarks/learner_atari.py --device cuda --repeats 2
 step compile 105 "$PY" benchmarks/learner_compile.py --device cuda --agents dqn rainbow der --repeats 1
 step knobs 45 "$PY" benchmarks/learner_knobs.py --device cuda --presets der rainbow --repeats 2
-step sb3 150 "$PY" benchmarks/e2e_sb3.py --device cuda --torch-threads 1 --pipelined --learner-thread --skip-memory \
+step sb3 170 "$PY" benchmarks/e2e_sb3.py --device cuda --torch-threads 1 --pipelined --learner-thread --skip-memory \
   --rounds 1 --steps 3000
-for case in "der experiment=atari100k_der env.game=road_runner" "rainbow experiment=rainbow_atari env.game=pong"; do
+for case in "der experiment=atari100k_der env.game=road_runner" \
+            "der_thread experiment=atari100k_der env.game=road_runner train.learner_thread=true" \
+            "rainbow experiment=rainbow_atari env.game=pong"; do
   set -- $case
-  step "sps_$1" 60 "$PY" -m rlkit.cli.train "${@:2}" device=cuda train.steps=6000 train.learning_starts_steps=2000 \
+  step "sps_$1" 50 "$PY" -m rlkit.cli.train "${@:2}" device=cuda train.steps=5000 train.learning_starts_steps=2000 \
     train.log_every_steps=1000 eval.every_steps=0 eval.final_episodes=1 eval.max_steps=1 checkpoint.every=0 \
     logger.console.show_progress=false logger.tensorboard.enabled=false "hydra.run.dir=/tmp/rlkit-gpu-runs/$1"
   grep -h '"charts/SPS"' "/tmp/rlkit-gpu-runs/$1/metrics.jsonl" > "$OUT/sps_$1.jsonl" 2>/dev/null
