@@ -338,3 +338,14 @@ def test_the_learner_gets_the_runs_threads_and_the_actor_one(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_learner_thread_combines_with_pipelined_acting(tmp_path):
+    """Pipelined acting (two groups) with the learner thread at lag 0 is the pipelined loop bit for bit;
+    at lag 1 it runs the same updates."""
+    run = ["agent=dqn", "debug=tiny", "device=cpu", "env.num_envs=2", "train.pipeline=true", "train.pipeline_groups=2"]
+    alone = train_in_process(tmp_path / "alone", *run)
+    lag0 = train_in_process(tmp_path / "lag0", *run, *THREAD, "train.learner_max_lag=0")
+    lag1 = train_in_process(tmp_path / "lag1", *run, *THREAD)
+    assert _same_weights(tmp_path / "alone", tmp_path / "lag0") and _metrics(tmp_path / "alone") == _metrics(tmp_path / "lag0")
+    assert alone["updates"] == lag0["updates"] == lag1["updates"] > 0
