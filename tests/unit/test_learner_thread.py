@@ -349,3 +349,40 @@ def test_the_learner_thread_combines_with_pipelined_acting(tmp_path):
     lag1 = train_in_process(tmp_path / "lag1", *run, *THREAD)
     assert _same_weights(tmp_path / "alone", tmp_path / "lag0") and _metrics(tmp_path / "alone") == _metrics(tmp_path / "lag0")
     assert alone["updates"] == lag0["updates"] == lag1["updates"] > 0
+
+
+def test_the_load_governor_steers_the_learner_threads(tmp_path):
+    """torch_threads=auto's governor lowers the count while other processes keep cores busy: with the
+    learner thread that count is the learner's (the acting thread stays at one)."""
+
+    class Governor:  # polls like ThreadGovernor; drops to one thread at its 200th poll
+        def __init__(self):
+            self.polls, self.set_threads = 0, torch.set_num_threads
+
+        def poll(self):
+            self.polls += 1
+            if self.polls == 200:
+                self.set_threads(1)
+
+    before = torch.get_num_threads()
+    try:
+        cfg = compose(*QUIET, "agent=dqn", "debug=tiny", "device=cpu", "torch_threads=2", *THREAD)
+        trainer = Trainer(cfg, tmp_path)
+        trainer.governor = governor = Governor()
+        agent, counts, acting = trainer.parts.agent, [], set()
+        act, update = agent.act, agent.update
+
+        def spy_act(obs, step):
+            acting.add(torch.get_num_threads())
+            return act(obs, step)
+
+        def spy_update(batch):
+            counts.append(torch.get_num_threads())
+            return update(batch)
+
+        agent.act, agent.update = spy_act, spy_update
+        trainer.train()
+        assert acting == {1} and counts[0] == 2 and counts[-1] == 1 and counts == sorted(counts, reverse=True)
+        assert governor.set_threads is torch.set_num_threads and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
