@@ -15,7 +15,7 @@ update cycles. It acts with a copy of the online network that the learner refres
 cycle, so an action lacks at most ``learner_max_lag`` cycles of updates that the synchronous
 loop's action would have had; batches may hold transitions up to that many cycles newer. With
 ``learner_max_lag=0`` the actor waits for each cycle: the synchronous loop's results, computed in a
-thread (tested bit for bit for epsilon-greedy agents).
+thread (tested bit for bit: DQN, Rainbow, IQN, and with pipelined acting).
 
 Not deterministic for ``learner_max_lag >= 1``: which transitions a batch can draw depends on how
 far the actor got. Logs, evaluations and checkpoints first wait for the learner (:meth:`drain`),
@@ -35,9 +35,9 @@ class LearnerThread:
     """Runs ``work(step, cycles)`` for each submitted vector step, in order, in one daemon thread.
 
     ``work`` runs the ``cycles`` update cycles due at agent step ``step`` and publishes the new weights
-    to the actor. :meth:`submit` returns once at most ``max_lag`` submitted items are unfinished. An
-    exception raised by ``work`` stops the thread and is raised again in the caller's thread by the next
-    :meth:`submit` or :meth:`drain` (once).
+    to the actor. :meth:`submit` returns once at most ``max_lag`` submitted cycles are unfinished (a
+    vector step's cycles finish together, when ``work`` returns). An exception raised by ``work`` stops
+    the thread and is raised again in the caller's thread by the next :meth:`submit` or :meth:`drain` (once).
     """
 
     def __init__(self, work: Callable[[int, int], None], *, max_lag: int) -> None:
@@ -47,7 +47,7 @@ class LearnerThread:
         self._work = work
         self._cond = threading.Condition()
         self._queue: deque[tuple[int, int]] = deque()  # (agent step, cycles) not started yet
-        self._running = False  # an item is in work()
+        self._queued = self._running = 0  # cycles queued / in work()
         self._error: BaseException | None = None
         self._closed = False
         self._busy_s = self._wait_s = 0.0  # time in work() / the actor's time waiting in submit(), since take_times()
@@ -57,9 +57,9 @@ class LearnerThread:
 
     @property
     def pending(self) -> int:
-        """Submitted items not finished yet (queued or running)."""
+        """Submitted cycles not finished yet (queued or running)."""
         with self._cond:
-            return len(self._queue) + self._running
+            return self._queued + self._running
 
     def submit(self, step: int, cycles: int) -> None:
         """Queue ``cycles`` update cycles due at agent step ``step``; wait while more than ``max_lag`` are unfinished."""
@@ -68,16 +68,17 @@ class LearnerThread:
             if self._closed:
                 raise RuntimeError("the learner thread is closed")
             self._queue.append((step, cycles))
+            self._queued += cycles
             self._cond.notify_all()
             start = time.perf_counter()
-            self._cond.wait_for(lambda: self._error is not None or len(self._queue) + self._running <= self.max_lag)
+            self._cond.wait_for(lambda: self._error is not None or self._queued + self._running <= self.max_lag)
             self._wait_s += time.perf_counter() - start
             self._raise_error()
 
     def drain(self) -> None:
         """Wait until every submitted cycle has run (and its weights reached the actor)."""
         with self._cond:
-            self._cond.wait_for(lambda: self._error is not None or (not self._queue and not self._running))
+            self._cond.wait_for(lambda: self._error is not None or self._queued + self._running == 0)
             self._raise_error()
 
     def take_times(self) -> dict[str, float]:
@@ -96,6 +97,7 @@ class LearnerThread:
         with self._cond:
             self._closed = True
             self._queue.clear()
+            self._queued = 0
             self._cond.notify_all()
         if self._thread is not threading.current_thread():
             self._thread.join()
@@ -113,18 +115,20 @@ class LearnerThread:
                 if self._closed:
                     return
                 step, cycles = self._queue.popleft()
-                self._running = True
+                self._queued -= cycles
+                self._running = cycles
             start = time.perf_counter()
             try:
                 self._work(step, cycles)
             except BaseException as err:  # noqa: BLE001 - handed to the acting thread, which raises it
                 with self._cond:
-                    self._error, self._running, self._closed = err, False, True
+                    self._error, self._running, self._closed = err, 0, True
                     self._queue.clear()
+                    self._queued = 0
                     self._cond.notify_all()
                 return
             with self._cond:
-                self._running = False
+                self._running = 0
                 self._busy_s += time.perf_counter() - start
                 self._cond.notify_all()
 
