@@ -23,6 +23,9 @@ from rlkit.validation import validate_config
 from tests.helpers import QUIET, compose, read_jsonl, train_in_process
 
 THREAD = ["train.learner_thread=true"]
+# torch's thread count is per thread with its OpenMP backend (its Linux builds), process-wide with a native pool
+needs_openmp = pytest.mark.skipif("backend: OpenMP" not in torch.__config__.parallel_info(),
+                                  reason="per-thread torch thread counts need torch's OpenMP backend")
 
 
 def _wait_until(predicate, timeout: float = 5.0) -> bool:
@@ -335,6 +338,7 @@ def test_cuda_runs_with_the_actor_on_its_own_stream(tmp_path):
     assert all(torch.equal(a, o) for a, o in pairs)
 
 
+@needs_openmp
 def test_the_learner_gets_the_runs_threads_and_the_actor_one(tmp_path):
     """torch_threads=2: updates run with 2 intra-op threads, actions with 1 (small batches; the two
     sides must not crowd the cores); afterwards the calling thread has the run's 2 again."""
@@ -373,6 +377,7 @@ def test_the_learner_thread_combines_with_pipelined_acting(tmp_path):
     assert alone["updates"] == lag0["updates"] == lag1["updates"] > 0
 
 
+@needs_openmp
 def test_the_load_governor_steers_the_learner_threads(tmp_path):
     """torch_threads=auto's governor lowers the count while other processes keep cores busy: with the
     learner thread that count is the learner's (the acting thread stays at one)."""
