@@ -15,9 +15,9 @@ SOLVED = 475.0
 BUDGET_STEPS = 50_000
 
 
-def _solve(tmp_path, agent: str, seed: int) -> dict:
+def _solve(tmp_path, agent: str, seed: int, *extra: str) -> dict:
     summary = train_in_process(tmp_path, f"agent={agent}", f"seed={seed}", f"train.steps={BUDGET_STEPS}",
-                               f"train.stop_at_eval_return={SOLVED}", "eval.every_steps=1000", "device=cpu")
+                               f"train.stop_at_eval_return={SOLVED}", "eval.every_steps=1000", "device=cpu", *extra)
     assert summary["solved_at_step"] is not None, (
         f"{agent} seed {seed}: best eval {summary['best_eval_return']:.1f} < {SOLVED} within {BUDGET_STEPS} steps"
     )
@@ -60,3 +60,13 @@ def test_every_preset_solves_cartpole(tmp_path, agent):
 def test_quantile_and_munchausen_presets_solve_cartpole(tmp_path, agent, seed):
     """Measured (README): qr_dqn 28K/10K/16K, iqn 21K/7K/25K, m_dqn 2K/24K/36K, m_iqn 20K/20K/22K."""
     _solve(tmp_path, agent, seed)
+
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize(("agent", "seed"), [("dqn", 1), ("rainbow", 0)])
+def test_agent_solves_cartpole_with_the_learner_in_a_thread(tmp_path, agent, seed):
+    """train.learner_thread=true at its default lag of one update cycle (with the CartPole tunings: 128
+    updates for DQN, one for Rainbow): the default suite's agents still solve."""
+    _solve(tmp_path, agent, seed, "train.learner_thread=true")
