@@ -116,6 +116,10 @@ class Trainer:
         # the replay is shared with the learner thread: inserts, samples and priority updates take turns
         self._replay_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self._target_checked = 0  # the last agent step at which the target schedule was checked
+        # read once: _check_target runs every step and _learner_work every cycle (OmegaConf reads cost microseconds)
+        self._learning_starts = int(cfg.train.learning_starts_steps)
+        self._batch_size, self._updates_per_cycle = int(cfg.agent.batch_size), int(cfg.train.updates_per_cycle)
+        self._num_envs = int(self.parts.env_maker.num_envs)
         self._learner_threads = 1  # learner thread: its torch threads (the run's; the governor's when it has one)
 
     def _configure_threads(self, setting: int | str) -> ThreadGovernor | None:
@@ -330,10 +334,9 @@ class Trainer:
     def _check_target(self, step: int) -> None:
         """The target schedule, checked at each vector step after the last checked one up to ``step``
         (learning started), as the synchronous loop checks it after each step's updates."""
-        num_envs = self.parts.env_maker.num_envs
-        learning_starts = int(self.cfg.train.learning_starts_steps)
+        num_envs = self._num_envs
         for at in range(self._target_checked + num_envs, step + 1, num_envs):
-            if at >= learning_starts:
+            if at >= self._learning_starts:
                 self.parts.agent.maybe_sync_target(at)
         self._target_checked = max(self._target_checked, step)
 
@@ -342,9 +345,9 @@ class Trainer:
         last cycle, the cycles, this step's target check, then the new weights to the actor."""
         if torch.get_num_threads() != self._learner_threads:
             torch.set_num_threads(self._learner_threads)
-        self._check_target(step - self.parts.env_maker.num_envs)
+        self._check_target(step - self._num_envs)
         for _ in range(cycles):
-            self._update_cycle(int(self.cfg.agent.batch_size), int(self.cfg.train.updates_per_cycle), step)
+            self._update_cycle(self._batch_size, self._updates_per_cycle, step)
         self._check_target(step)
         self.parts.agent.publish()
 
