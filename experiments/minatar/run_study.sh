@@ -7,7 +7,8 @@
 #   bash experiments/minatar/run_study.sh [train [dqn|rainbow]]   # train (hours on a 2-core CPU)
 #   bash experiments/minatar/run_study.sh collect                 # results/ + report/ (rlkit-report, with
 #                                                                 # the published curves: --reference revisiting_rainbow)
-# PARALLEL=N runs N at a time (default 2; 1 beside another job on two cores).
+# PARALLEL=N runs N at a time (default 2; 1 beside another job on two cores). GAMES="seaquest freeway" limits a
+# chain to those games, so two chains of one variant (PARALLEL=1 each) never take the same run.
 # Budgets (agent steps; the papers train 10M): DQN_STEPS (default 2M), RAINBOW_STEPS (default 1M), chosen
 # from the speeds measured here with one thread (README.md); the published curves are compared at these steps.
 set -euo pipefail
@@ -17,7 +18,7 @@ TRAIN="${RLKIT_TRAIN:-rlkit-train}"
 REPORT="${RLKIT_REPORT:-rlkit-report}"
 DQN_STEPS="${DQN_STEPS:-2000000}"
 RAINBOW_STEPS="${RAINBOW_STEPS:-1000000}"
-GAMES=(asterix breakout freeway seaquest space_invaders)
+read -r -a GAMES <<< "${GAMES:-asterix breakout freeway seaquest space_invaders}"
 ONLY="${2:-}"
 JOBS=()
 for seed in 0 1 2; do
