@@ -99,6 +99,7 @@ def write_report(
         "paths": [str(p) for p in paths], "metric": options.metric, "reps": options.reps, "seed": options.seed,
         "confidence": options.confidence, "baseline": baseline, "baseline_reason": baseline_why,
         "grouping": {"rule": grouping.rule, "keys": grouping.keys, "split": grouping.split},
+        "added_keys": loaded.added_keys,
         "variants": {v: {"runs": sum(r.variant == v for r in runs)} for v in variants},
         "sweep_overrides": sweep_overrides(paths), "skipped_runs": loaded.skipped,
         "few_runs": {"min_runs": MIN_RUNS, "groups": few}, "return_ranges": ranges,

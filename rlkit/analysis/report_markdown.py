@@ -33,7 +33,13 @@ def _variants_markdown(report: dict[str, Any]) -> list[str]:
         subs = [v for v in report["variants"] if v == name or v.startswith(f"{name}[")]
         lines.append(f"- Runs named `{name}` differ in config ({', '.join(f'`{k}`' for k in keys)}): kept apart as "
                      + ", ".join(f"`{v}`" for v in subs))
-    return lines + ([""] if grouping["split"] else [])
+    added = report.get("added_keys") or {}
+    if added:
+        lines.append("- Runs trained before some config keys existed lack them; each reads as today's default for the "
+                     "run's command line (`rlkit.analysis.added_keys`): "
+                     + ", ".join(f"`{key}` = {', '.join(f'`{v}`' for v in a['values'])} ({a['runs']} runs)"
+                                 for key, a in added.items()))
+    return lines + ([""] if grouping["split"] or added else [])
 
 
 def _few_runs_markdown(report: dict[str, Any]) -> list[str]:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rlkit.analysis.added_keys import OVERRIDES_FILE, fill_added_keys, override_key, read_overrides
 from rlkit.analysis.run import (
     CONFIG_FILE,
     EVAL_KEY,
@@ -58,7 +58,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 
 
 # ----------------------------------------------------------------------------- discovery
@@ -127,7 +126,7 @@ def load_run(path: Path | str) -> Run:
         task=task,
         game=game,
         flat=flatten(config),
-        overrides=_read_overrides(path / OVERRIDES_FILE),
+        overrides=_read_overrides(path),
     )
     return run
 
@@ -153,17 +152,12 @@ def sweep_overrides(paths: Sequence[Path | str]) -> dict[str, list[str]]:
     return found
 
 
-def _read_overrides(file: Path) -> frozenset[str] | None:
+def _read_overrides(run_dir: Path) -> frozenset[str] | None:
     """Hydra's recorded command-line overrides, less those of excluded or ``env`` keys; None if unreadable."""
-    overrides = _yaml_get(file)
-    if not isinstance(overrides, list):
+    overrides = read_overrides(run_dir)
+    if overrides is None:
         return None
-    kept = set()
-    for override in map(str, overrides):
-        key = re.split(r"[=@]", override.lstrip("~+"), maxsplit=1)[0].strip().replace("/", ".")
-        if not is_excluded_key(key) and key.split(".")[0] != "env":
-            kept.add(override)
-    return frozenset(kept)
+    return frozenset(o for o in overrides if not is_excluded_key(key := override_key(o)) and key.split(".")[0] != "env")
 
 
 def _atari57_game(name: Any) -> str | None:
@@ -184,6 +178,7 @@ class LoadedRuns:
     runs: list[Run]
     grouping: Grouping
     skipped: list[dict[str, str]]  # {"path", "reason"}
+    added_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # fill_added_keys: key -> runs, values
 
 
 def load_runs(paths: Sequence[Path | str]) -> LoadedRuns:
@@ -209,4 +204,5 @@ def load_runs(paths: Sequence[Path | str]) -> LoadedRuns:
             f"no finished runs found under {where}: a run directory holds {CONFIG_FILE} and {SUMMARY_FILE}"
             + (f" ({len(unfinished)} unfinished run(s) lack {SUMMARY_FILE})" if unfinished else "")
         )
-    return LoadedRuns(runs=runs, grouping=group_variants(runs), skipped=skipped)
+    added_keys = fill_added_keys(runs)  # before grouping: a key only older runs lack must not split them
+    return LoadedRuns(runs=runs, grouping=group_variants(runs), skipped=skipped, added_keys=added_keys)

@@ -6,8 +6,9 @@ executed: ``seed``, ``run_name``, ``device``, ``torch_threads``, ``resume`` and 
 resumed run is the same experiment, continued), ``hydra.*``, ``logger.*``, ``wandb.*``, paths (keys
 named ``dir``/``path`` or ending in ``_dir``/``_path``) and the fast paths that compute the same updates
 (``compile``, ``sync_free``, ``optim.fused``, ``network.torso.channels_last``, ``replay.on_device``). ``train.steps``, ``eval.*`` and every other key
-count: runs of another length or evaluation protocol are another experiment. A run that lacks a key
-reads ``key=<missing>``.
+count: runs of another length or evaluation protocol are another experiment. A key that a run trained
+before the key existed lacks reads as today's default for its command line (:mod:`rlkit.analysis.added_keys`,
+applied by ``load_runs``); one still missing reads ``key=<missing>``.
 **Naming keys**: the differing keys less those under a component whose ``name`` differs
 (``loss.kind`` when ``loss.name`` differs: the component implies them), provided the rest still
 tell the same runs apart; a label is the ``key=value`` pairs, sorted by key and joined by ``,``.
