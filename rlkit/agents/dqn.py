@@ -107,6 +107,7 @@ class DQNAgent:
         self._acting_updates = self.updates
         if self.device.type == "cuda":  # the actor's passes must not queue behind the learner's kernels
             self._acting_stream = torch.cuda.Stream(self.device)
+            self._mark_published()  # the copy above runs on this thread's stream: the actor's first pass waits for it
 
     @property
     def acting_updates(self) -> int:
@@ -122,9 +123,14 @@ class DQNAgent:
         with self._acting_lock:  # the actor's pass (and, on CUDA, its stream's work) is over
             torch._foreach_copy_(list(self._acting.parameters()), list(self.online.parameters()))
             self._acting_updates = self.updates
-            if self._acting_stream is not None:
-                self._published = torch.cuda.Event()
-                self._published.record()  # on the learner's stream, after the copy
+            self._mark_published()
+
+    def _mark_published(self) -> None:
+        """CUDA with an acting copy: record an event on the calling thread's stream, after the work queued there
+        that wrote the copy; the actor's next pass waits for it."""
+        if self._acting_stream is not None:
+            self._published = torch.cuda.Event()
+            self._published.record()
 
     @contextlib.contextmanager
     def _acting_pass(self) -> Iterator[None]:
@@ -152,7 +158,8 @@ class DQNAgent:
         generator, torch's generators and the acting network's noise are as they were. So evaluation
         never changes training: the same run evaluated more or less often learns the same weights."""
         layers = self._noisy_layers()
-        noise = [layer.noise_state() for layer in layers]  # factored samples stay factored (fast acting)
+        with self._acting_pass():  # on CUDA, in order with the actor's own noise draws (its stream)
+            noise = [layer.noise_state() for layer in layers]  # factored samples stay factored (fast acting)
         saved_rng, saved_generator = self.rng, self.generator.get_state()
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -164,8 +171,9 @@ class DQNAgent:
             finally:
                 self.rng = saved_rng
                 self.generator.set_state(saved_generator)
-                for layer, state in zip(layers, noise):
-                    layer.load_noise_state(state)
+                with self._acting_pass():  # the next training pass must not start before the noise is back
+                    for layer, state in zip(layers, noise):
+                        layer.load_noise_state(state)
 
     def act_eval(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Evaluation actions: eval epsilon; noise resampled per step, or the mean weights."""

@@ -5,6 +5,7 @@ and a stop signal behave as in the synchronous loop, checkpoints resume, bad con
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -114,16 +115,18 @@ def test_an_error_in_the_learner_is_raised_in_the_acting_thread_once():
 
 
 def test_close_drops_queued_items_and_joins():
-    gate, done = threading.Event(), []
+    gate, started, done = threading.Event(), threading.Event(), []
 
     def work(step, cycles):
+        started.set()
         gate.wait()
         done.append(step)
 
     learner = LearnerThread(work, max_lag=5)
     for step in range(4):
         learner.submit(step, 1)
-    assert _wait_until(lambda: learner.pending == 4)
+    assert started.wait(5.0)  # the thread runs item 0 (under load it may take a while to start it)
+    assert learner.pending == 4
     threading.Timer(0.05, gate.set).start()
     learner.close()  # waits for the running item, drops the three queued ones
     assert done == [0] and not learner._thread.is_alive()
@@ -324,12 +327,45 @@ def test_bad_learner_thread_settings_are_refused(override, key, message):
     assert any(p.key == key and message in p.message for p in problems), problems
 
 
+def test_evaluation_saves_and_restores_the_actors_noise_inside_its_pass(tmp_path):
+    """The noise an evaluation saves and puts back belongs to the actor: both happen inside its pass (under its
+    lock; on CUDA on its stream, so the next training pass cannot overtake the restore)."""
+    cfg = compose(*QUIET, "torch_threads=1", "agent=rainbow", "debug=tiny", "device=cpu", *THREAD)
+    parts = Trainer(cfg, tmp_path).parts
+    agent = parts.agent
+    obs, _ = parts.env_maker.make_train(seed=0).reset(seed=[0])
+    inside, seen = [False], []
+    acting_pass = agent._acting_pass
+
+    @contextlib.contextmanager
+    def spy_pass():
+        with acting_pass():
+            inside[0] = True
+            try:
+                yield
+            finally:
+                inside[0] = False
+
+    agent._acting_pass = spy_pass
+    layer = agent._noisy_layers()[0]
+    noise_state, load_noise_state = layer.noise_state, layer.load_noise_state
+    layer.noise_state = lambda: (seen.append(("save", inside[0])), noise_state())[1]
+    layer.load_noise_state = lambda state: (seen.append(("restore", inside[0])), load_noise_state(state))[1]
+    before = layer.bias_epsilon.clone()
+    with agent.evaluating(seed=3):
+        agent.act_eval(obs, 0.0)
+    assert seen == [("save", True), ("restore", True)]
+    assert torch.equal(layer.bias_epsilon, before)
+
+
 @pytest.mark.gpu
 def test_cuda_runs_with_the_actor_on_its_own_stream(tmp_path):
-    """CUDA: the actor's passes run on a stream of their own, after each publish's copy; the run does
-    the synchronous loop's number of updates, and after it the acting weights are the online ones."""
+    """CUDA: the actor's passes run on a stream of their own, after each publish's copy (the first: the copy made
+    when the run starts); the run does the synchronous loop's number of updates, and after it the acting weights
+    are the online ones."""
     cfg = compose(*QUIET, "torch_threads=1", "agent=rainbow", "debug=tiny", "device=cuda", *THREAD)
     trainer = Trainer(cfg, tmp_path)
+    assert trainer.parts.agent._published is not None  # the actor's first pass waits for the copy
     out = trainer.train()
     agent = trainer.parts.agent
     assert agent._acting_stream is not None and agent._published is not None
