@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from rlkit.networks.model import QNetwork
 from rlkit.networks.noise import NoiseControl
 from rlkit.registry import register
 from rlkit.types import Batch, LossOutput
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -82,6 +85,7 @@ class DQNAgent:
         self.rng = np.random.default_rng(seed)
         # quantile fractions (IQN) for every pass, acting and learning; checkpointed with the agent
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        self._seed = seed
         self.updates = 0  # updates run (with sync_free, skipped non-finite ones included)
         self.sync_free = False  # see set_sync_free
         self.last_target_sync_step = 0
@@ -318,6 +322,19 @@ class DQNAgent:
             "generator": self.generator.get_state(),
         }
 
+    def _restore_generator(self, saved: torch.Tensor) -> None:
+        """Put back the generator's state; one saved on the other device type (CPU's Mersenne Twister and CUDA's
+        Philox states differ) cannot continue here: the generator then restarts from a seed made of the run's seed
+        and the update count, with a warning. A run moved between CPU and CUDA is not bit-exact anyway."""
+        if saved.numel() == self.generator.get_state().numel():
+            self.generator.set_state(saved)
+            return
+        seed = int(np.random.SeedSequence([self._seed, self.updates]).generate_state(1)[0])
+        log.warning("the checkpoint's random generator was saved on another device type than this run's (%s): it "
+                    "restarts from seed %d (seed %d, update %d); the run continues, not bit-exact",
+                    self.device.type, seed, self._seed, self.updates)
+        self.generator.manual_seed(seed)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
@@ -329,5 +346,5 @@ class DQNAgent:
         if "augmentation" in state:  # checkpoints written before augmentations existed hold none
             self.augmentation.load_state_dict(state["augmentation"])
         if "generator" in state:  # nor before quantile fractions were drawn
-            self.generator.set_state(state["generator"].cpu())
+            self._restore_generator(state["generator"].cpu())
         self.publish()

@@ -224,3 +224,24 @@ def test_truncation_bootstraps_and_termination_does_not(tmp_path):
     assert np.all((np.abs(term[:, 2]) > 0.2094) | (np.abs(term[:, 0]) > 2.4))
     # the bootstrap observation of a continuing transition is the env's next state, never a reset state
     assert len(storage) == 400
+
+
+def test_a_generator_state_from_the_other_device_type_restarts_it_from_a_derived_seed(caplog):
+    """A checkpoint written on CUDA holds a 16-byte Philox state, one written on CPU a Mersenne Twister state:
+    resuming on the other device type reseeds the generator (seed, update count) with a warning, not a crash."""
+    agent = _agent("agent=iqn")  # draws its quantile fractions from the generator
+    state = agent.state_dict()
+    state["updates"] = 7
+    state["generator"] = torch.zeros(16, dtype=torch.uint8)  # what torch.Generator("cuda").get_state() returns
+    resumed = _agent("agent=iqn")
+    with caplog.at_level("WARNING"):
+        resumed.load_state_dict(state)
+    assert "another device type" in caplog.text and "update 7" in caplog.text
+    seed = int(np.random.SeedSequence([resumed._seed, 7]).generate_state(1)[0])
+    assert torch.equal(resumed.generator.get_state(), torch.Generator().manual_seed(seed).get_state())
+    assert resumed.act(np.zeros((2, 4), dtype=np.float32), 0).shape == (2,)
+
+    same = _agent("agent=iqn")  # a state of the same device type is restored as it was
+    agent.generator.manual_seed(123)
+    same.load_state_dict(agent.state_dict())
+    assert torch.equal(same.generator.get_state(), agent.generator.get_state())
