@@ -26,8 +26,10 @@ def _solve(tmp_path, agent: str, seed: int, *extra: str) -> dict:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("agent", "seed"), [("dqn", 1), ("rainbow", 0)])
+@pytest.mark.parametrize(("agent", "seed"), [("dqn", 1), ("rainbow", 1)])
 def test_agent_solves_cartpole(tmp_path, agent, seed):
+    """One seed per agent in the default suite; Rainbow's seed 1 solves soonest of the three measured (18,000 steps
+    vs 29,000 and 27,000: the suite's longest test, halved). The slow tests run every seed."""
     _solve(tmp_path, agent, seed)
 
 
@@ -68,5 +70,5 @@ def test_quantile_and_munchausen_presets_solve_cartpole(tmp_path, agent, seed):
 @pytest.mark.parametrize(("agent", "seed"), [("dqn", 1), ("rainbow", 0)])
 def test_agent_solves_cartpole_with_the_learner_in_a_thread(tmp_path, agent, seed):
     """train.learner_thread=true at its default lag of one update cycle (with the CartPole tunings: 128
-    updates for DQN, one for Rainbow): the default suite's agents still solve."""
+    updates for DQN, one for Rainbow): DQN seed 1 and Rainbow seed 0 still solve."""
     _solve(tmp_path, agent, seed, "train.learner_thread=true")
