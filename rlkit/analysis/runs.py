@@ -59,7 +59,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-
 # ----------------------------------------------------------------------------- discovery
 def discover_runs(paths: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
     """``(finished, unfinished)`` run directories under ``paths`` (each a run dir or any folder above runs)."""
