@@ -24,6 +24,8 @@ a third side runs rlkit with ``train.pipeline=true`` (rlkit/training/stepping.py
 rlkit stores the last step and updates; an action misses the update its previous step triggered, if any).
 ``--learner-thread`` adds a side with ``train.learner_thread=true`` (rlkit/training/learner_thread.py: the
 updates run in a thread while the loop acts, emulates and stores; an action lacks at most one update cycle).
+``--bf16`` adds a side with the Nature CNN's convolutions in bfloat16 (``network.torso.compute_dtype``): faster
+where the CPU has bfloat16 arithmetic, but not the same numbers as SB3's float32 (reported apart).
 
 Memory. Each side's own DQN replay buffer (rlkit: the ``frame_stack`` storage ``agent=dqn env=atari*``
 builds; SB3: ``DQN.replay_buffer``, with ``optimize_memory_usage`` False, its default, which stores
@@ -196,14 +198,15 @@ def rlkit_memory(p: dict[str, Any]) -> dict[str, Any]:
 
 # rlkit's sides: the overrides each adds to the shared schedule (the flag that adds it, see parse_args)
 RLKIT_SIDES = {"rlkit": [], "rlkit-pipelined": ["train.pipeline=true"], "rlkit-compiled": ["compile=true"],
-               "rlkit-thread": ["train.learner_thread=true"]}
+               "rlkit-thread": ["train.learner_thread=true"], "rlkit-bf16": ["+network.torso.compute_dtype=bfloat16"]}
 WORKERS = {**{f"{side}-speed": (lambda p, side=side: rlkit_speed({**p, "side": side})) for side in RLKIT_SIDES},
            "sb3-speed": sb3_speed, "rlkit-memory": rlkit_memory, "sb3-memory": sb3_memory}
 
 
 # --------------------------------------------------------------------------------------------- parent
 def sides(args: argparse.Namespace) -> tuple[str, ...]:
-    chosen = {"rlkit-pipelined": args.pipelined, "rlkit-compiled": args.compiled, "rlkit-thread": args.learner_thread}
+    chosen = {"rlkit-pipelined": args.pipelined, "rlkit-compiled": args.compiled, "rlkit-thread": args.learner_thread,
+              "rlkit-bf16": args.bf16}
     return ("rlkit", *(side for side, on in chosen.items() if on), "sb3")
 
 
@@ -291,6 +294,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--learner-thread", action="store_true",
                         help="also time rlkit with train.learner_thread=true (the learner in a thread beside the "
                              "acting loop; actions lack at most one update cycle)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time rlkit with +network.torso.compute_dtype=bfloat16 (the convolutions in bfloat16: "
+                             "not float32's numbers, unlike the other sides)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="agent steps after learning starts before the clock starts, on every side")
     parser.add_argument("--skip-speed", action="store_true")

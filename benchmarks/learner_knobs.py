@@ -5,6 +5,8 @@
   Also timed: the optimiser step alone (gradients set once).
 * ``channels_last``: ``network.torso.channels_last`` (the convolutional torsos: Nature CNN, DER's): kernels
   and activations in NHWC memory order, oneDNN's preferred layout on CPUs.
+* ``bf16``: ``network.torso.compute_dtype=bfloat16`` vs ``float32`` (the same torsos): the convolutions in
+  bfloat16 under autocast. Unlike the two above it changes the numbers (a different experiment).
 
 For each knob and preset, two agents are built from one config and seed (identical weights), one with the
 knob on, one off; rounds alternate between them and the medians are compared: learner updates/s of
@@ -13,7 +15,7 @@ knob on, one off; rounds alternate between them and the medians are compared: le
 after learning starts (``e2e_common.run_rlkit_timed``, one worker subprocess per run), the two sides
 alternating over ``--e2e-rounds`` rounds (medians).
 
-    python benchmarks/learner_knobs.py                          # both knobs, their presets, CPU, 1 thread
+    python benchmarks/learner_knobs.py                          # every knob, its presets, CPU, 1 thread
     python benchmarks/learner_knobs.py --e2e-steps 2000         # ... and DER end to end (~8 min more)
     python benchmarks/learner_knobs.py --device cuda --knobs fused --presets der rainbow
 """
@@ -45,16 +47,25 @@ PRESETS = {  # name: overrides
     "minatar_rainbow": ["experiment=minatar_rainbow", "env.game=breakout"],
     "minatar_dqn": ["experiment=minatar_dqn", "env.game=breakout"],
 }
-KNOBS = {  # name: (override key, presets it applies to by default)
-    "fused": ("optim.fused", ("der", "rainbow", "minatar_rainbow", "minatar_dqn")),
-    "channels_last": ("+network.torso.channels_last", ("dqn", "der", "drq_eps", "rainbow")),
+CONV_PRESETS = ("dqn", "der", "drq_eps", "rainbow")
+KNOBS = {  # name: (override key, its values on and off, presets it applies to by default)
+    "fused": ("optim.fused", "true", "false", ("der", "rainbow", "minatar_rainbow", "minatar_dqn")),
+    "channels_last": ("+network.torso.channels_last", "true", "false", CONV_PRESETS),
+    "bf16": ("+network.torso.compute_dtype", "bfloat16", "float32", CONV_PRESETS),
 }
+
+
+def knob_override(knob: str, on: bool) -> str:
+    key, on_value, off_value, _ = KNOBS[knob]
+    return f"{key}={on_value if on else off_value}"
 
 
 def knob_on(agent: Any, knob: str) -> bool:
     """Whether the built agent has ``knob`` on (read back from the parts, not from the config)."""
     if knob == "fused":
         return bool(agent.optimizer.param_groups[0]["fused"])
+    if knob == "bf16":
+        return agent.online.torso.compute_dtype == "bfloat16"
     return bool(agent.online.torso.channels_last)
 
 
@@ -75,7 +86,7 @@ def make_batch(spec: Any, batch_size: int, device: torch.device) -> Batch:
 
 
 def build(preset: str, knob: str, on: bool, device: torch.device) -> tuple[Any, Batch]:
-    cfg = compose_config([*PRESETS[preset], f"{KNOBS[knob][0]}={str(on).lower()}"])
+    cfg = compose_config([*PRESETS[preset], knob_override(knob, on)])
     env_maker = registry.build("env", cfg.env)
     torch.manual_seed(0)
     agent = build_agent(cfg, env_maker, device)
@@ -98,7 +109,7 @@ def measure(preset: str, knob: str, args: argparse.Namespace, device: torch.devi
 
 def e2e_worker(p: dict[str, Any]) -> dict[str, Any]:
     """Worker: DER on Pong, agent steps/s after learning starts, with the knob as given."""
-    base = ["experiment=atari100k_der", "env.game=pong", f"{KNOBS[p['knob']][0]}={str(p['on']).lower()}"]
+    base = ["experiment=atari100k_der", "env.game=pong", knob_override(p["knob"], p["on"])]
     overrides = rlkit_run_overrides(base, learning_starts=p["learning_starts"], steps_after=p["steps"],
                                     threads=p["threads"])
     clock, trainer = run_rlkit_timed(overrides, p["learning_starts"])
@@ -113,7 +124,8 @@ def e2e(knob: str, args: argparse.Namespace) -> None:
             params = {"knob": knob, "on": on, "steps": args.e2e_steps, "learning_starts": 1_600,
                       "threads": args.torch_threads}
             runs[on].append(run_worker(Path(__file__), "e2e", params)["sps"])
-            print(f"  round {round_index + 1} DER e2e {knob}={str(on).lower():<5} {runs[on][-1]:8.1f} agent steps/s",
+            print(f"  round {round_index + 1} DER e2e {knob_override(knob, on).lstrip('+'):<40} {runs[on][-1]:8.1f} "
+                  "agent steps/s",
                   flush=True)
     on, off = median(runs[True]), median(runs[False])
     print(f"DER on Pong end to end, {knob}: {args.e2e_steps} agent steps after learning starts (1,600), medians of "
@@ -139,9 +151,9 @@ def main() -> None:
     print(f"learner knobs: device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load {os.getloadavg()[0]:.1f}")
     for knob in args.knobs:
-        key, presets = KNOBS[knob]
+        key, on_value, off_value, presets = KNOBS[knob]
         step = knob == "fused"
-        print(f"\n{knob} ({key.lstrip('+')}): on vs off")
+        print(f"\n{knob} ({key.lstrip('+')}): on ({on_value}) vs off ({off_value})")
         print(f"{'preset':<17}{'params':>10}" + (f"{'step/s on':>12}{'off':>10}{'ratio':>8}" if step else "")
               + f"{'update/s on':>14}{'off':>10}{'ratio':>8}")
         for preset in args.presets or presets:

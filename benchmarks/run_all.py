@@ -64,7 +64,7 @@ BENCHMARKS = (
     Benchmark("learner_compile_cuda", "compile=true vs eager on CUDA", ("--device", "cuda", "--agents", "dqn", "rainbow", "der"),
               ("--device", "cuda", "--agents", "dqn", "--updates", "2", "--acts", "3", "--repeats", "1"), gpu=True,
               script="learner_compile.py"),
-    Benchmark("learner_knobs", "the learner's fast-path knobs on vs off (fused Adam, channels-last conv torsos): "
+    Benchmark("learner_knobs", "the learner's fast-path knobs on vs off (fused Adam, channels-last and bfloat16 conv torsos): "
               "updates/s of the presets they apply to, same agent and batch, and DER end to end (CPU)",
               ("--e2e-steps", "2000"), ("--presets", "der", "--updates", "2", "--repeats", "1")),
     Benchmark("learner_knobs_cuda", "the learner's fast-path knobs on vs off on CUDA",

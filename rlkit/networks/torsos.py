@@ -33,6 +33,7 @@ def _conv_out(size: int, kernel: int, stride: int) -> int:
 
 Padding = Literal["valid", "same"]
 Init = Literal["torch", "xavier_uniform"]
+ComputeDtype = Literal["float32", "bfloat16"]
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -56,6 +57,12 @@ class ConvTorso(nn.Module):
     layout on CPUs; cuDNN's on tensor cores): the same network and features (flattened in C, H, W order
     as always), the convolutions computed in another order, so equal up to float rounding; on a CPU core
     the presets' updates run 1.02-1.14x faster (``benchmarks/learner_knobs.py``).
+
+    ``compute_dtype="bfloat16"`` runs the convolutions under ``torch.autocast`` in bfloat16 (weights and their
+    gradients stay float32; the features leave the torso as float32, so the head, the loss and the TD targets
+    keep full precision): faster where the hardware has bfloat16 arithmetic (CPUs with AVX512-BF16 or AMX,
+    NVIDIA GPUs from Ampere on), at the cost of 8-bit mantissas in the convolutions. Not float32's numbers: a
+    run with it is another experiment, unlike ``channels_last``.
     """
 
     def __init__(
@@ -66,10 +73,13 @@ class ConvTorso(nn.Module):
         padding: Padding = "valid",
         init: Init = "torch",
         channels_last: bool = True,
+        compute_dtype: ComputeDtype = "float32",
     ) -> None:
         super().__init__()
         if len(obs_shape) != 3:
             raise ValueError(f"a conv torso needs obs_shape [C, H, W], got {tuple(obs_shape)}")
+        if compute_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {compute_dtype!r}")
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
         if init not in ("torch", "xavier_uniform"):
@@ -98,11 +108,16 @@ class ConvTorso(nn.Module):
         self.channels_last = bool(channels_last)
         if self.channels_last:  # kernels stored NHWC; .to(device), copies and loaded states keep the layout
             self.convs.to(memory_format=torch.channels_last)
+        self.compute_dtype: ComputeDtype = compute_dtype
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, F]
         if self.channels_last:
             obs = obs.contiguous(memory_format=torch.channels_last)  # uint8: a quarter of the float copy
-        return self.convs(to_float(obs)).flatten(1)  # C, H, W order either way
+        if self.compute_dtype == "float32":
+            return self.convs(to_float(obs)).flatten(1)  # C, H, W order either way
+        with torch.autocast(obs.device.type, dtype=torch.bfloat16):
+            features = self.convs(to_float(obs))
+        return features.float().flatten(1)
 
 
 @register("network/torso", "mlp")
@@ -143,17 +158,19 @@ class NatureCNN(ConvTorso):
     """
 
     def __init__(self, *, obs_shape: Sequence[int], padding: Padding = "valid", init: Init = "torch",
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, compute_dtype: ComputeDtype = "float32") -> None:
         super().__init__(obs_shape=obs_shape, convs=((32, 8, 4), (64, 4, 2), (64, 3, 1)), padding=padding, init=init,
-                         channels_last=channels_last)
+                         channels_last=channels_last, compute_dtype=compute_dtype)
 
 
 @register("network/torso", "der_cnn")
 class DataEfficientCNN(ConvTorso):
     """van Hasselt et al. 2019 data-efficient Rainbow: 32 5x5/5, 64 5x5/5 (84x84 -> 576)."""
 
-    def __init__(self, *, obs_shape: Sequence[int], channels_last: bool = True) -> None:
-        super().__init__(obs_shape=obs_shape, convs=((32, 5, 5), (64, 5, 5)), channels_last=channels_last)
+    def __init__(self, *, obs_shape: Sequence[int], channels_last: bool = True,
+                 compute_dtype: ComputeDtype = "float32") -> None:
+        super().__init__(obs_shape=obs_shape, convs=((32, 5, 5), (64, 5, 5)), channels_last=channels_last,
+                         compute_dtype=compute_dtype)
 
 
 @register("network/torso", "minatar_cnn")

@@ -38,11 +38,14 @@ def test_learner_knobs_prints_both_sides_of_each_knob_and_their_ratios(tmp_path)
     proc, text = _run_all(tmp_path, "--only", "learner_knobs")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Command: `python benchmarks/learner_knobs.py --presets der --updates 2 --repeats 1`" in text
-    fused, channels_last = (line for line in text.splitlines() if line.startswith("der "))
+    fused, channels_last, bf16 = (line for line in text.splitlines() if line.startswith("der "))
     params, step_on, step_off, step_ratio, upd_on, upd_off, upd_ratio = fused.split()[1:]
     assert params == "828,842"  # DER's two 5x5/5 convolutions and its dueling C51 head with noisy layers
     assert abs(float(step_ratio) - float(step_on) / float(step_off)) <= 0.006  # printed to 2 decimals
     assert abs(float(upd_ratio) - float(upd_on) / float(upd_off)) <= 0.006
-    params, upd_on, upd_off, upd_ratio = channels_last.split()[1:]
-    assert params == "828,842" and abs(float(upd_ratio) - float(upd_on) / float(upd_off)) <= 0.006
-    assert text.index("fused (optim.fused)") < text.index("channels_last (network.torso.channels_last)")
+    for line in (channels_last, bf16):
+        params, upd_on, upd_off, upd_ratio = line.split()[1:]
+        assert params == "828,842" and abs(float(upd_ratio) - float(upd_on) / float(upd_off)) <= 0.006
+    assert (text.index("fused (optim.fused): on (true) vs off (false)")
+            < text.index("channels_last (network.torso.channels_last): on (true) vs off (false)")
+            < text.index("bf16 (network.torso.compute_dtype): on (bfloat16) vs off (float32)"))
