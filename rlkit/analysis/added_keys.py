@@ -43,13 +43,16 @@ def read_overrides(run_dir: Path) -> list[str] | None:
 
 
 def fill_added_keys(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
-    """Fill into each run's ``flat`` config the keys other runs have and it lacks, from today's defaults for its
-    command line (module docstring). Returns ``{key: {"runs": how many, "values": [distinct values]}}``."""
-    present = {key for run in runs for key in run.flat if not is_excluded_key(key)}
+    """Fill into each run's ``flat`` config the keys other runs of its task have and it lacks (only those can tell
+    variants apart), from today's defaults for its command line (module docstring). Returns
+    ``{key: {"runs": how many, "values": [distinct values]}}``."""
+    present: dict[str, set[str]] = defaultdict(set)  # task -> keys its runs have
+    for run in runs:
+        present[run.task].update(key for key in run.flat if not is_excluded_key(key))
     defaults_by_command: dict[tuple[str, ...], dict[str, Any] | None] = {}
     filled: dict[str, list[Any]] = defaultdict(list)
     for run in runs:
-        lacking = sorted(present.difference(run.flat))
+        lacking = sorted(present[run.task].difference(run.flat))
         if not lacking:
             continue
         overrides = read_overrides(run.path)
