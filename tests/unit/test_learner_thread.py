@@ -349,8 +349,16 @@ def test_evaluation_saves_and_restores_the_actors_noise_inside_its_pass(tmp_path
     agent._acting_pass = spy_pass
     layer = agent._noisy_layers()[0]
     noise_state, load_noise_state = layer.noise_state, layer.load_noise_state
-    layer.noise_state = lambda: (seen.append(("save", inside[0])), noise_state())[1]
-    layer.load_noise_state = lambda state: (seen.append(("restore", inside[0])), load_noise_state(state))[1]
+
+    def spy_save():
+        seen.append(("save", inside[0]))
+        return noise_state()
+
+    def spy_restore(state):
+        seen.append(("restore", inside[0]))
+        load_noise_state(state)
+
+    layer.noise_state, layer.load_noise_state = spy_save, spy_restore
     before = layer.bias_epsilon.clone()
     with agent.evaluating(seed=3):
         agent.act_eval(obs, 0.0)
