@@ -42,9 +42,12 @@ run_one() {
 }
 
 if [ "${1:-train}" = "collect" ]; then
+  # the study's variants go to results/ and report/; diagnostic runs (any other variant, e.g. dqn_seaquest_v1_0_10
+  # from seaquest_v1_0_10.sh) to diagnostics/, reported beside the study's runs of the same game
   for dir in runs/*/*/seed*; do
     [ -f "$dir/summary.json" ] || { echo "unfinished: $dir"; continue; }
-    out="results/${dir#runs/}"
+    variant=$(basename "$(dirname "$dir")")
+    case "$variant" in dqn|rainbow) out="results/${dir#runs/}" ;; *) out="diagnostics/results/${dir#runs/}" ;; esac
     mkdir -p "$out/.hydra"
     cp "$dir/config.yaml" "$dir/summary.json" "$out/"
     gzip -9 -n -c "$dir/metrics.jsonl" > "$out/metrics.jsonl.gz"  # every episode: ~4 MB raw for Breakout
@@ -52,6 +55,11 @@ if [ "${1:-train}" = "collect" ]; then
     cp "$dir/.hydra/overrides.yaml" "$out/.hydra/" 2>/dev/null || true
   done
   $REPORT results --out report --reference revisiting_rainbow
+  if [ -d diagnostics/results ]; then  # with the study's runs of the games that have diagnostic runs
+    studied=()
+    for game in diagnostics/results/*; do studied+=("results/$(basename "$game")"); done
+    $REPORT "${studied[@]}" diagnostics/results --out diagnostics/report --baseline dqn --reference revisiting_rainbow
+  fi
   exit 0
 fi
 # The runs train with the code of one commit (pin_code, ../study.sh): fused Adam, the same rule as before up to float

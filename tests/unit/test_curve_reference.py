@@ -29,9 +29,9 @@ GAMES = ["asterix", "breakout", "freeway", "seaquest", "space_invaders"]
 
 
 def _minatar_run(run_dir: Path, game: str, seed: int, episodes: list[tuple[int, float]], *, steps: int = 2 * M,
-                 sticky: float = 0.1, gz: bool = False) -> Path:
+                 sticky: float = 0.1, gz: bool = False, variant: str = "dqn") -> Path:
     """A finished `experiment=minatar_dqn`-like run whose training episodes end at the given (step, return)s."""
-    config = {"seed": seed, "experiment_name": "minatar", "variant": "dqn", "train": {"steps": steps},
+    config = {"seed": seed, "experiment_name": "minatar", "variant": variant, "train": {"steps": steps},
               "env": {"name": "minatar", "game": game, "id": f"minatar_{game}", "sticky_action_prob": sticky,
                       "difficulty_ramping": True, "minimal_action_set": False}}
     run_dir.mkdir(parents=True)
@@ -171,6 +171,8 @@ def test_minatar_study_collect_gzips_metrics_and_reports_against_the_published_c
     shutil.copy(REPO / "experiments" / "study.sh", study.parent)
     done = _minatar_run(study / "runs" / "asterix" / "dqn" / "seed0", "asterix", 0, [(5, 4.0), (M + 5, 9.0)])
     (study / "runs" / "breakout" / "dqn" / "seed0").mkdir(parents=True)  # unfinished: no summary.json
+    _minatar_run(study / "runs" / "asterix" / "dqn_old_game" / "seed0", "asterix", 0, [(5, 3.0), (M + 5, 6.0)],
+                 variant="dqn_old_game")  # a diagnostic run (another variant, e.g. seaquest_v1_0_10.sh's)
     report = Path(sys.executable).with_name("rlkit-report")
     proc = subprocess.run(["bash", "run_study.sh", "collect"], check=False, cwd=study, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "RLKIT_REPORT": str(report), "MPLCONFIGDIR": str(tmp_path),
@@ -183,3 +185,8 @@ def test_minatar_study_collect_gzips_metrics_and_reports_against_the_published_c
     assert gzip.decompress((kept / "metrics.jsonl.gz").read_bytes()) == (done / "metrics.jsonl").read_bytes()
     md = (study / "report" / "report.md").read_text()
     assert "| asterix | dqn | 0 (0-1,000,000) | 1 | 4 | s0: 4 | 5.9 | 2.2 | 0.68 |" in md  # 4 / 5.9
+    assert "dqn_old_game" not in md and not (study / "results" / "asterix" / "dqn_old_game").exists()
+    assert (study / "diagnostics" / "results" / "asterix" / "dqn_old_game" / "seed0" / "metrics.jsonl.gz").is_file()
+    diagnostics = (study / "diagnostics" / "report" / "report.md").read_text()  # beside the study's runs of its game
+    assert "| asterix | dqn | 0 (0-1,000,000) | 1 | 4 | s0: 4 | 5.9 | 2.2 | 0.68 |" in diagnostics
+    assert "| asterix | dqn_old_game | 0 (0-1,000,000) | 1 | 3 | s0: 3 | 5.9 | 2.2 | – |" in diagnostics
