@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,20 @@ def run_cli(script: str, args: list[str], *, cwd: Path, env: dict[str, str] | No
     exe = Path(sys.executable).parent / script
     return subprocess.run([str(exe), *args], cwd=cwd, env=env or cli_env(cwd), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def minatar_study_copy(tmp_path: Path, script: str) -> tuple[Path, dict[str, str]]:
+    """A copy of ``experiments/minatar/<script>`` (and study.sh) under ``tmp_path``, and an environment that runs it
+    with a stand-in rlkit-train (each run's stdout.log gets the command line) and a stand-in pinned checkout."""
+    repo = Path(__file__).resolve().parents[1]
+    study = tmp_path / "experiments" / "minatar"
+    study.mkdir(parents=True)
+    shutil.copy(repo / "experiments" / "minatar" / script, study)
+    shutil.copy(repo / "experiments" / "study.sh", study.parent)
+    code = tmp_path / "pinned"
+    (code / "rlkit" / "conf").mkdir(parents=True)  # pin_code takes it as the study's checkout (no git worktree)
+    train = tmp_path / "train"
+    train.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH" "$@"\n')
+    train.chmod(0o755)
+    return study, {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+                   "TMPDIR": str(tmp_path), "RLKIT_TRAIN": str(train), "RLKIT_STUDY_CODE": str(code)}

@@ -8,7 +8,8 @@
 #   bash experiments/minatar/run_study.sh collect                 # results/ + report/ (rlkit-report, with
 #                                                                 # the published curves: --reference revisiting_rainbow)
 # PARALLEL=N runs N at a time (default 2; 1 beside another job on two cores). GAMES="seaquest freeway" limits a
-# chain to those games, so two chains of one variant (PARALLEL=1 each) never take the same run.
+# chain to those games, so two chains of one variant (PARALLEL=1 each) never take the same run; SEEDS="1 2" limits
+# it to those seeds (on a machine without the earlier runs' dirs, where finished runs would otherwise train again).
 # Budgets (agent steps; the papers train 10M): DQN_STEPS (default 2M), RAINBOW_STEPS (default 1M), chosen
 # from the speeds measured here with one thread (README.md); the published curves are compared at these steps.
 set -euo pipefail
@@ -19,9 +20,10 @@ REPORT="${RLKIT_REPORT:-rlkit-report}"
 DQN_STEPS="${DQN_STEPS:-2000000}"
 RAINBOW_STEPS="${RAINBOW_STEPS:-1000000}"
 read -r -a GAMES <<< "${GAMES:-asterix breakout freeway seaquest space_invaders}"
+read -r -a SEEDS <<< "${SEEDS:-0 1 2}"
 ONLY="${2:-}"
 JOBS=()
-for seed in 0 1 2; do
+for seed in "${SEEDS[@]}"; do
   for game in "${GAMES[@]}"; do
     [ -z "$ONLY" ] || [ "$ONLY" = dqn ] && JOBS+=("dqn $game $seed $DQN_STEPS")
     [ -z "$ONLY" ] || [ "$ONLY" = rainbow ] && JOBS+=("rainbow $game $seed $RAINBOW_STEPS")

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("minatar")
+from tests.helpers import minatar_study_copy
 
-REPO = Path(__file__).resolve().parents[2]
+pytest.importorskip("minatar")
 
 
 def _seaquest(package_root: Path | None):
@@ -32,17 +31,9 @@ def _seaquest(package_root: Path | None):
 
 
 def test_the_script_trains_its_variant_on_seaquest_with_the_two_lines_of_v1_0_10(tmp_path):
-    study = tmp_path / "experiments" / "minatar"
-    study.mkdir(parents=True)
-    shutil.copy(REPO / "experiments" / "minatar" / "seaquest_v1_0_10.sh", study)
-    shutil.copy(REPO / "experiments" / "study.sh", study.parent)
+    study, env = minatar_study_copy(tmp_path, "seaquest_v1_0_10.sh")
+    env |= {"SEEDS": "0 2", "DQN_STEPS": "1000"}
     code = tmp_path / "pinned"
-    (code / "rlkit" / "conf").mkdir(parents=True)  # pin_code takes it as the study's checkout (no git worktree)
-    train = tmp_path / "train"
-    train.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH" "$@"\n')
-    train.chmod(0o755)
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-           "RLKIT_TRAIN": str(train), "RLKIT_STUDY_CODE": str(code), "SEEDS": "0 2", "DQN_STEPS": "1000"}
     proc = subprocess.run(["bash", "seaquest_v1_0_10.sh"], cwd=study, env=env, capture_output=True, text=True,
                           check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
