@@ -5,6 +5,8 @@
 # runs from their checkpoints and skips finished ones. Then `collect` copies each run's small files into
 # results/ and writes the report.
 #   bash experiments/minatar/run_study.sh [train [dqn|rainbow]]   # train (hours on a 2-core CPU)
+#   bash experiments/minatar/run_study.sh train rainbow_fixed_noise  # diagnostic: Rainbow with the noise sampled once
+#                                                                 # (as their networks_new.py), to diagnostics/
 #   bash experiments/minatar/run_study.sh collect                 # results/ + report/ (rlkit-report, with
 #                                                                 # the published curves: --reference revisiting_rainbow)
 # PARALLEL=N runs N at a time (default 2; 1 beside another job on two cores). GAMES="seaquest freeway" limits a
@@ -27,6 +29,7 @@ for seed in "${SEEDS[@]}"; do
   for game in "${GAMES[@]}"; do
     [ -z "$ONLY" ] || [ "$ONLY" = dqn ] && JOBS+=("dqn $game $seed $DQN_STEPS")
     [ -z "$ONLY" ] || [ "$ONLY" = rainbow ] && JOBS+=("rainbow $game $seed $RAINBOW_STEPS")
+    [ "$ONLY" = rainbow_fixed_noise ] && JOBS+=("rainbow_fixed_noise $game $seed $RAINBOW_STEPS")  # only by name
   done
 done
 
@@ -34,10 +37,15 @@ run_one() {
   set -- $1
   local variant=$1 game=$2 seed=$3 steps=$4
   local dir="runs/$game/$variant/seed$seed"
-  local extra=()
-  [ "$variant/$game" = dqn/breakout ] && extra=(loss.kind=mse)  # their dqn_breakout.gin: mse_inf = True
+  local experiment="minatar_$variant" extra=()
+  case "$variant/$game" in
+    dqn/breakout) extra=(loss.kind=mse) ;;  # their dqn_breakout.gin: mse_inf = True
+    rainbow_fixed_noise/*)  # diagnostic: Rainbow with their noise, drawn once and never again (README.md)
+      experiment=minatar_rainbow
+      extra=(agent.noise.resample_on_act=false agent.noise.resample_on_update=false "variant=$variant") ;;
+  esac
   mkdir -p "$dir"
-  $TRAIN "experiment=minatar_$variant" "env.game=$game" "seed=$seed" "train.steps=$steps" "${extra[@]}" \
+  $TRAIN "experiment=$experiment" "env.game=$game" "seed=$seed" "train.steps=$steps" "${extra[@]}" \
     torch_threads=1 eval.every_steps=100_000 checkpoint.every=250_000 logger.console.show_progress=false \
     "hydra.run.dir=$dir" >> "$dir/stdout.log" 2>&1 \
     || echo "run $variant $game seed$seed exited with status $? (rerun this script to continue it)"

@@ -130,6 +130,36 @@ def test_act_finds_noisy_layers_once_per_network(monkeypatch):
     assert all(not torch.equal(e, layer.weight_epsilon) for e, (_, layer) in zip(eps, walk(replacement), strict=True))
 
 
+def test_noise_drawn_once_stays_through_acting_updates_and_target_syncs():
+    """agent.noise.resample_on_act=false resample_on_update=false: the noise of Revisiting Rainbow's code (drawn at
+    construction, never again; the MinAtar study's rainbow_fixed_noise diagnostic). Online, target and acting copy
+    keep the first sample, while the weights learn."""
+    from rlkit.types import Batch
+
+    agent = _agent("agent=rainbow", "agent.noise.resample_on_act=false", "agent.noise.resample_on_update=false")
+
+    def noise(net):
+        return [layer.weight_epsilon.clone() for _, layer in net.noisy_layers()]
+
+    agent.use_acting_copy()  # as with a learner thread: a third copy of the noise
+    first = noise(agent.online)
+    assert first and all(e.abs().sum() > 0 for e in first)
+    before = _params(agent.online)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(3):
+        obs = torch.randn(32, 4, generator=gen)
+        agent.act(obs[:1].numpy(), step)
+        agent.update(Batch(obs=obs, actions=torch.randint(0, 2, (32,), generator=gen),
+                           rewards=torch.randn(32, generator=gen), next_obs=torch.randn(32, 4, generator=gen),
+                           discounts=torch.full((32,), 0.99), weights=torch.ones(32), indices=np.arange(32)))
+        agent.sync_target()
+        agent.publish()
+    assert not torch.equal(_params(agent.online), before)
+    assert torch.equal(_params(agent.acting_network), _params(agent.online))
+    for net in (agent.online, agent.target, agent.acting_network):
+        assert all(torch.equal(a, b) for a, b in zip(noise(net), first, strict=True))
+
+
 @pytest.mark.parametrize("low_rank", [True, False], ids=["low_rank_acting", "built_weights"])
 def test_learning_after_acting_sees_the_same_network(low_rank):
     """Acting (inference mode) changes nothing the learner sees: weights cached while acting serve the

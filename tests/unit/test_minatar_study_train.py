@@ -33,6 +33,15 @@ def test_by_default_every_game_seed_and_variant_with_breakouts_dqn_on_the_square
     runs = _train(tmp_path, DQN_STEPS="20", RAINBOW_STEPS="10")
     games = ["asterix", "breakout", "freeway", "seaquest", "space_invaders"]
     assert sorted(runs) == sorted(f"{g}/{v}/seed{s}" for g in games for v in ("dqn", "rainbow") for s in range(3))
+    # (no rainbow_fixed_noise: a diagnostic, trained only when named)
     assert "experiment=minatar_dqn env.game=breakout seed=1 train.steps=20 loss.kind=mse " in runs["breakout/dqn/seed1"]
     assert "loss.kind" not in runs["breakout/rainbow/seed1"] + runs["asterix/dqn/seed1"]  # their other gin files: Huber
     assert "experiment=minatar_rainbow env.game=seaquest seed=0 train.steps=10 " in runs["seaquest/rainbow/seed0"]
+
+
+def test_the_fixed_noise_diagnostic_runs_only_by_name_as_its_own_variant(tmp_path):
+    runs = _train(tmp_path, GAMES="freeway", SEEDS="0", ONLY="rainbow_fixed_noise", RAINBOW_STEPS="1000")
+    assert list(runs) == ["freeway/rainbow_fixed_noise/seed0"]
+    assert ("experiment=minatar_rainbow env.game=freeway seed=0 train.steps=1000 agent.noise.resample_on_act=false "
+            "agent.noise.resample_on_update=false variant=rainbow_fixed_noise torch_threads=1"
+            in runs["freeway/rainbow_fixed_noise/seed0"])
