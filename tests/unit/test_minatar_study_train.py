@@ -15,7 +15,7 @@ def _train(tmp_path: Path, **knobs: str) -> dict[str, str]:
     proc = subprocess.run(["bash", "run_study.sh", "train", *only], cwd=study, env=env, capture_output=True,
                           text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"training with the code of 833307b in {tmp_path / 'pinned'}" in proc.stdout
+    assert f"training with the code of 833307b in {env['RLKIT_STUDY_CODE']}" in proc.stdout
     return {str(log.parent.relative_to(study / "runs")): log.read_text().strip()
             for log in sorted((study / "runs").glob("*/*/seed*/stdout.log"))}
 
