@@ -195,15 +195,13 @@ class PrioritizedSampler:
         total = self._tree.total
         if not total > 0.0:
             raise ValueError("all priorities are zero; call on_add for the filled slots")
-        segment = total / batch_size
-        prefix = (np.arange(batch_size) + self._rng.random(batch_size)) * segment  # [B]
-        indices = self._tree.find(prefix)  # [B]
+        indices, priorities = self._tree.find_stratified(self._rng.random(batch_size))  # [B], [B]
         if indices.max() >= size:
             raise RuntimeError(
                 f"sampled slot {indices.max()} >= size {size}: slots were given priority "
                 "without being written (storage and sampler disagree)"
             )
-        probs = self._tree.get(indices) / total  # [B] P(i)
+        probs = priorities / total  # [B] P(i)
         weights = (size * probs) ** -self.beta  # [B]
         if self._min_tree is None:
             weights /= weights.max()

@@ -5,7 +5,8 @@ The tree is one float64 array in heap order: node 1 is the root, node ``i`` has 
 ``2i + 1``, and the ``capacity`` leaves sit at ``[P, P + capacity)`` where ``P`` is the next power
 of two; the ``P - capacity`` padding leaves stay at priority 0 and are never returned. Updates and
 searches for a whole batch run together, one level at a time, so a call costs ``O(depth)`` numpy
-operations, not ``O(batch * depth)`` Python steps.
+operations, not ``O(batch * depth)`` Python steps. A search starts below the root: one cumulative
+sum over a level of at most 1024 nodes and one ``searchsorted`` replace its top ten levels.
 
 Every internal node is *recomputed* from its two children on update (never incremented by a
 delta), so no round-off accumulates over weeks of updates: each node is exactly ``left + right``.
@@ -23,6 +24,9 @@ _WHOLE_LEVEL_WIDTH = 1024
 # Updates of at most this many indices walk each path with scalar code (~4 us per path at depth 20)
 # instead of ~12 numpy calls per level; measured break-even is near 10 paths.
 _SCALAR_UPDATE_MAX = 8
+# A search starts on the level this wide (or the leaves, if fewer): a cumulative sum over it and one
+# searchsorted replace the descent through the levels above (two numpy calls instead of ~60 at 1024).
+_SEARCH_START_WIDTH = 1024
 
 
 class SumTree:
@@ -132,21 +136,63 @@ class SumTree:
         if values.size and not np.all(np.isfinite(values)):
             raise ValueError("prefix sums must be finite")
         np.clip(values, 0.0, total, out=values)
-        leaves = self._descend(values.copy())
-        bad = self._tree[leaves] <= 0.0  # round-off landed on an empty leaf (rare)
-        if np.any(bad):
-            leaves[bad] = self._descend(values[bad], guarded=True)
-        return (leaves - self._first_leaf).astype(np.int64, copy=False)
+        return self._find_in_range(values)[0]
 
-    def _descend(self, values: np.ndarray, *, guarded: bool = False) -> np.ndarray:
+    def find_stratified(self, uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified search (Schaul et al. 2016, App. B.2.1): ``[0, total)`` is cut into ``B = len(uniforms)``
+        equal segments, and sample ``i`` is the leaf at fraction ``uniforms[i]`` (in ``[0, 1)``) of segment ``i``.
+
+        Returns the leaf indices (int64 [B]) and their priorities (float64 [B]), without :meth:`find`'s
+        checks of arbitrary prefix sums: these are in range by construction.
+        """
+        uniforms = np.asarray(uniforms, dtype=np.float64).ravel()  # [B]
+        total = self._tree[1]
+        if not total > 0.0:
+            raise ValueError("cannot search a sum tree whose total priority is 0")
+        if uniforms.size and not (uniforms.min() >= 0.0 and uniforms.max() < 1.0):
+            raise ValueError("stratified search needs uniforms in [0, 1)")
+        values = np.arange(uniforms.size, dtype=np.float64)
+        values += uniforms
+        values *= total / max(uniforms.size, 1)  # [B] in [0, total], stratified
+        return self._find_in_range(values)
+
+    def _find_in_range(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Leaves (int64 [B]) and their priorities for prefix sums already in ``[0, total]``."""
+        nodes = self._search(values.copy())
+        priorities = self._tree[nodes]  # [B]
+        bad = priorities <= 0.0  # round-off landed on an empty leaf (rare)
+        if np.any(bad):
+            retry = values[bad]  # from the root, stepping only into subtrees with mass
+            nodes[bad] = self._descend(np.ones(retry.shape, dtype=np.int64), retry, self._depth, guarded=True)
+            priorities = self._tree[nodes]
+        nodes -= self._first_leaf
+        return nodes, priorities
+
+    def _search(self, values: np.ndarray) -> np.ndarray:
         """Tree-node indices of the leaves hit by ``values`` (modified in place), all together.
+
+        The start level is searched whole through the cumulative sum of its nodes: the node ``j``
+        with ``bounds[j] <= v < bounds[j + 1]`` always has positive mass, and ``v - bounds[j]`` is
+        the value left to find inside it; a descent does the rest.
+        """
+        width = min(_SEARCH_START_WIDTH, self._first_leaf)  # a power of two: the level [width, 2 * width)
+        bounds = np.empty(width + 1, dtype=np.float64)  # [W + 1] left edge of each node, then the total
+        bounds[0] = 0.0
+        np.cumsum(self._tree[width : 2 * width], out=bounds[1:])
+        first = np.searchsorted(bounds, values, side="right")  # [B] in [1, W + 1]
+        first -= 1
+        np.minimum(first, width - 1, out=first)  # v at or past the level's total: its last node
+        values -= bounds[first]
+        return self._descend(first + width, values, self._depth - (width.bit_length() - 1))
+
+    def _descend(self, nodes: np.ndarray, values: np.ndarray, levels: int, *, guarded: bool = False) -> np.ndarray:
+        """Walk ``nodes`` down ``levels`` levels, by the ``values`` left to find (both modified in place).
 
         ``guarded`` only steps right into a subtree with positive mass, so the descent ends on
         the right-most positive leaf the value can reach even when ``values`` overshoots.
         """
         tree = self._tree
-        nodes = np.ones(values.shape, dtype=np.int64)  # [B] current node per sample
-        for _ in range(self._depth):
+        for _ in range(levels):
             nodes <<= 1  # left children
             left = tree[nodes]  # [B]
             go_right = values >= left  # [B]

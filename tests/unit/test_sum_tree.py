@@ -62,8 +62,11 @@ def test_duplicate_indices_last_write_wins() -> None:
     _check_internal_nodes(tree)
 
 
-@pytest.mark.parametrize("capacity", [1, 3, 1000])
-def test_find_matches_cumulative_sum_search(capacity: int) -> None:
+@pytest.mark.parametrize("start_width", [1, 4, 1024], ids=["from-root", "start-level-4", "start-level-1024"])
+@pytest.mark.parametrize("capacity", [1, 3, 1000, 5000])
+def test_find_matches_cumulative_sum_search(capacity: int, start_width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the search begins with a cumulative sum over one level (or the leaves, if narrower), then descends
+    monkeypatch.setattr(sum_tree, "_SEARCH_START_WIDTH", start_width)
     rng = np.random.default_rng(7)
     priorities = rng.random(capacity)
     priorities[rng.random(capacity) < 0.3] = 0.0  # empty leaves must never be returned
@@ -150,8 +153,8 @@ def test_large_tree_batch_search_is_vectorised_and_exact(monkeypatch: pytest.Mon
     values = rng.random(512) * tree.total
     np.testing.assert_array_equal(tree.find(values), _brute_force_find(priorities, values))
 
-    # The descent runs depth levels for the whole batch: the number of tree reads does not grow
-    # with the batch size.
+    # The search reads the start level once, then descends the levels below it for the whole batch:
+    # the number of tree reads does not grow with the batch size.
     reads = {"n": 0}
 
     class CountingArray(np.ndarray):
@@ -166,7 +169,8 @@ def test_large_tree_batch_search_is_vectorised_and_exact(monkeypatch: pytest.Mon
         tree.find(rng.random(batch) * tree.total)
         reads_per_batch[batch] = reads["n"]
     assert tree.depth == 20
-    assert tree.depth + 1 <= reads_per_batch[32] == reads_per_batch[512] <= tree.depth + 3
+    levels_below_start = tree.depth - 10  # the search starts on the level of 1024 nodes
+    assert levels_below_start + 2 <= reads_per_batch[32] == reads_per_batch[512] <= levels_below_start + 4
 
 
 def test_state_dict_round_trip_rebuilds_identical_tree() -> None:
@@ -178,3 +182,33 @@ def test_state_dict_round_trip_rebuilds_identical_tree() -> None:
     np.testing.assert_array_equal(restored._tree, tree._tree)
     with pytest.raises(ValueError):
         SumTree(999).load_state_dict(tree.state_dict())
+
+
+@pytest.mark.parametrize("capacity", [1, 10, 5000])
+def test_find_stratified_is_find_on_the_segments_and_returns_priorities(capacity: int) -> None:
+    rng = np.random.default_rng(capacity)
+    priorities = rng.random(capacity) ** 3
+    priorities[rng.random(capacity) < 0.3] = 0.0
+    priorities[0] = 0.25
+    tree = SumTree(capacity)
+    tree.update(np.arange(capacity), priorities)
+    for batch in (1, 32, 512):
+        uniforms = rng.random(batch)
+        uniforms[-1] = np.nextafter(1.0, 0.0)  # the top of the last segment: the last positive leaf
+        indices, found_priorities = tree.find_stratified(uniforms)
+        prefix = (np.arange(batch) + uniforms) * (tree.total / batch)
+        np.testing.assert_array_equal(indices, _brute_force_find(priorities, prefix))
+        assert indices.dtype == np.int64
+        np.testing.assert_array_equal(found_priorities, priorities[indices])
+        assert np.all(found_priorities > 0.0)
+        assert np.all(np.diff(indices) >= 0)  # one draw per segment, in order
+
+
+def test_find_stratified_rejects_uniforms_outside_unit_interval_and_empty_tree() -> None:
+    tree = SumTree(4)
+    with pytest.raises(ValueError, match="total priority is 0"):
+        tree.find_stratified(np.array([0.5]))
+    tree.update(np.arange(4), np.ones(4))
+    for bad in ([1.0], [-0.1, 0.5], [np.nan]):
+        with pytest.raises(ValueError, match=r"uniforms in \[0, 1\)"):
+            tree.find_stratified(np.array(bad))
