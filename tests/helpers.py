@@ -44,17 +44,17 @@ def run_cli(script: str, args: list[str], *, cwd: Path, env: dict[str, str] | No
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run a console script installed next to this interpreter."""
     exe = Path(sys.executable).parent / script
-    return subprocess.run([str(exe), *args], cwd=cwd, env=env or cli_env(cwd), capture_output=True, text=True,
+    return subprocess.run([str(exe), *args], cwd=cwd, env=env or cli_env(cwd), capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 
-def minatar_study_copy(tmp_path: Path, script: str) -> tuple[Path, dict[str, str]]:
-    """A copy of ``experiments/minatar/<script>`` (and study.sh) under ``tmp_path``, and an environment that runs it
-    with a stand-in rlkit-train (each run's stdout.log gets the command line) and a stand-in pinned checkout."""
+def study_copy(tmp_path: Path, benchmark: str, script: str) -> tuple[Path, dict[str, str]]:
+    """A copy of ``experiments/<benchmark>/<script>`` (and study.sh) under ``tmp_path``, and an environment that runs
+    it with a stand-in rlkit-train (each run's stdout.log gets the command line) and a stand-in pinned checkout."""
     repo = Path(__file__).resolve().parents[1]
-    study = tmp_path / "experiments" / "minatar"
+    study = tmp_path / "experiments" / benchmark
     study.mkdir(parents=True)
-    shutil.copy(repo / "experiments" / "minatar" / script, study)
+    shutil.copy(repo / "experiments" / benchmark / script, study)
     shutil.copy(repo / "experiments" / "study.sh", study.parent)
     code = tmp_path / "pinned"
     (code / "rlkit" / "conf").mkdir(parents=True)  # pin_code takes it as the study's checkout (no git worktree)

@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
-# The committed Atari-100k study: DER (2 seeds) and DrQ(eps) on three games, two runs at a time, one
-# torch thread each. Run dirs: experiments/atari100k/runs/<game>/<variant>/seed<N> (git-ignored);
-# running this again continues unfinished runs from their checkpoints (every 20K steps) and skips
+# The committed Atari-100k study: DER (seeds 0-1; seed 2 added later, with SEEDS=2) and DrQ(eps) (seed 0) on three
+# games, two runs at a time, one torch thread each. Run dirs: experiments/atari100k/runs/<game>/<variant>/seed<N>
+# (git-ignored); running this again continues unfinished runs from their checkpoints (every 20K steps) and skips
 # finished ones. Then `collect` copies each run's small files into results/ and writes the report.
 #   bash experiments/atari100k/run_study.sh [train [der|drq_eps]]  # train (hours on a 2-core CPU)
+#   bash experiments/atari100k/run_study.sh train der_ce_priority  # diagnostic: DER with cross-entropy PER
+#                                                                  # priorities (README.md), to diagnostics/
 #   bash experiments/atari100k/run_study.sh collect                # results/ + report/ (rlkit-report --reference)
-# PARALLEL=N runs N at a time (default 2).
+# PARALLEL=N runs N at a time (default 2). GAMES="road_runner" limits it to those games; SEEDS="2 3" sets the DER
+# (and der_ce_priority) seeds (default 0 1), DRQ_SEEDS those of DrQ(eps) (default 0).
 set -euo pipefail
 source "$(dirname "${RLKIT_STUDY_SCRIPT:-$0}")/../study.sh"
 run_from_copy "$@"  # editing this file mid-study changes nothing (../study.sh)
 TRAIN="${RLKIT_TRAIN:-rlkit-train}"
 REPORT="${RLKIT_REPORT:-rlkit-report}"
-GAMES=(road_runner kung_fu_master freeway)
+read -r -a GAMES <<< "${GAMES:-road_runner kung_fu_master freeway}"
+read -r -a SEEDS <<< "${SEEDS:-0 1}"
+read -r -a DRQ_SEEDS <<< "${DRQ_SEEDS:-0}"
 JOBS=()
 ONLY="${2:-}"
 for game in "${GAMES[@]}"; do
-  [ -z "$ONLY" ] || [ "$ONLY" = der ] && for seed in 0 1; do JOBS+=("der $game $seed"); done
-  [ -z "$ONLY" ] || [ "$ONLY" = drq_eps ] && JOBS+=("drq_eps $game 0")
+  if [ -z "$ONLY" ] || [ "$ONLY" = der ]; then for seed in "${SEEDS[@]}"; do JOBS+=("der $game $seed"); done; fi
+  if [ -z "$ONLY" ] || [ "$ONLY" = drq_eps ]; then for seed in "${DRQ_SEEDS[@]}"; do JOBS+=("drq_eps $game $seed"); done; fi
+  if [ "$ONLY" = der_ce_priority ]; then for seed in "${SEEDS[@]}"; do JOBS+=("der_ce_priority $game $seed"); done; fi
 done
+[ "${1:-train}" = collect ] || [ "${#JOBS[@]}" -gt 0 ] || { echo "no runs for variant '$ONLY' (der, drq_eps or der_ce_priority)" >&2; exit 2; }
 
 run_one() {
   set -- $1
   local variant=$1 game=$2 seed=$3
   local dir="runs/$game/$variant/seed$seed"
+  local experiment="atari100k_$variant" extra=()
+  if [ "$variant" = der_ce_priority ]; then  # diagnostic: DER with one knob changed (README.md)
+    experiment=atari100k_der
+    extra=(c51.priority=cross_entropy "variant=$variant")
+  fi
   mkdir -p "$dir"
-  $TRAIN "experiment=atari100k_$variant" "env.game=$game" "seed=$seed" torch_threads=1 \
+  $TRAIN "experiment=$experiment" "env.game=$game" "seed=$seed" "${extra[@]}" torch_threads=1 \
     checkpoint.every=20_000 logger.console.show_progress=false "hydra.run.dir=$dir" >> "$dir/stdout.log" 2>&1 \
     || echo "run $variant $game seed$seed exited with status $? (rerun this script to continue it)"
 }

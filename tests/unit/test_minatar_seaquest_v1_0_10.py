@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import minatar_study_copy
+from tests.helpers import study_copy
 
 pytest.importorskip("minatar")
 
@@ -31,7 +31,7 @@ def _seaquest(package_root: Path | None):
 
 
 def test_the_script_trains_its_variant_on_seaquest_with_the_two_lines_of_v1_0_10(tmp_path):
-    study, env = minatar_study_copy(tmp_path, "seaquest_v1_0_10.sh")
+    study, env = study_copy(tmp_path, "minatar", "seaquest_v1_0_10.sh")
     env |= {"SEEDS": "0 2", "DQN_STEPS": "1000"}
     code = env["RLKIT_STUDY_CODE"]
     proc = subprocess.run(["bash", "seaquest_v1_0_10.sh"], cwd=study, env=env, capture_output=True, text=True,

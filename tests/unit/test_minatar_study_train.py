@@ -4,12 +4,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.helpers import minatar_study_copy
+from tests.helpers import study_copy
 
 
 def _train(tmp_path: Path, **knobs: str) -> dict[str, str]:
     """Run the study's train step with ``knobs`` as its environment; returns {run dir: the train command it ran}."""
-    study, env = minatar_study_copy(tmp_path, "run_study.sh")
+    study, env = study_copy(tmp_path, "minatar", "run_study.sh")
     only = [knobs.pop("ONLY")] if "ONLY" in knobs else []  # the variant: the script's second argument
     env |= {"PARALLEL": "1", **knobs}
     proc = subprocess.run(["bash", "run_study.sh", "train", *only], cwd=study, env=env, capture_output=True,
