@@ -212,7 +212,7 @@ class PrioritizedSampler:
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """Store ``(priorities + eps)^alpha`` for ``indices``; priorities are raw |TD| or losses."""
         priorities = np.asarray(priorities, dtype=np.float64)
-        if priorities.size and not (np.all(np.isfinite(priorities)) and priorities.min() >= 0.0):
+        if priorities.size and not (priorities.min() >= 0.0 and priorities.max() < math.inf):  # False for NaN too
             raise ValueError("priorities must be finite and non-negative (got NaN/inf or < 0)")
         stored = (priorities + self.eps) ** self.alpha
         self._set(np.asarray(indices, dtype=np.int64), stored)
