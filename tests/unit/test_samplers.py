@@ -61,6 +61,10 @@ def test_eps_and_alpha_are_applied_to_raw_priorities() -> None:
         sampler.update_priorities(np.array([0]), np.array([np.nan]))
     with pytest.raises(ValueError, match="finite and non-negative"):
         sampler.update_priorities(np.array([0, 1]), np.array([1.0, -0.5]))
+    for bad in (np.inf, -np.inf):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            sampler.update_priorities(np.array([0, 1]), np.array([1.0, bad]))
+    np.testing.assert_allclose(sampler.tree.get(np.array([1, 2])), [0.01**0.6, 2.01**0.6], rtol=1e-12)
 
 
 def test_beta_schedule_is_linear_and_clipped() -> None:

@@ -118,6 +118,18 @@ def test_invalid_updates_raise() -> None:
     assert tree.total == 0.0
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, -1e-300])
+def test_batched_update_with_one_bad_priority_raises_and_writes_nothing(bad: float) -> None:
+    tree = SumTree(3000)  # deep enough for the vectorised path's per-level walk and whole-level sums
+    tree.update(np.arange(3000), np.ones(3000))
+    before = tree._tree.copy()
+    priorities = np.full(40, 2.0)
+    priorities[17] = bad
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        tree.update(np.arange(0, 3000, 75), priorities)
+    np.testing.assert_array_equal(tree._tree, before)
+
+
 def test_sampled_frequencies_match_priorities_chi_square() -> None:
     capacity = 10  # not a power of two
     priorities = np.array([1.0, 2.0, 0.0, 4.0, 8.0, 0.5, 3.0, 0.0, 6.0, 2.5])
