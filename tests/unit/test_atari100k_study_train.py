@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.helpers import study_copy
+from tests.helpers import compose, study_copy
 
 
 def _train(tmp_path: Path, *variant: str, **knobs: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
@@ -53,4 +53,41 @@ def test_the_cross_entropy_priority_diagnostic_runs_only_by_name_as_its_own_vari
 def test_an_unknown_variant_is_an_error_that_names_the_valid_ones(tmp_path):
     proc, runs = _train(tmp_path, "rainbow")
     assert proc.returncode == 2 and runs == {}
-    assert "no runs for variant 'rainbow' (der, drq_eps or der_ce_priority)" in proc.stderr
+    assert "no runs for variant 'rainbow' (der, drq_eps, der_ce_priority or der_dopamine)" in proc.stderr
+
+
+def test_the_dopamine_der_diagnostic_trains_with_the_code_that_has_a_shared_dueling_layer(tmp_path):
+    proc, runs = _train(tmp_path, "der_dopamine", GAMES="road_runner", SEEDS="0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"training with the code of cb44941 in {tmp_path / 'pinned'}" in proc.stdout
+    assert sorted(runs) == ["road_runner/der_dopamine/seed0"]
+    command = runs["road_runner/der_dopamine/seed0"]
+    assert command.startswith(f"PYTHONPATH={tmp_path / 'pinned'} experiment=atari100k_der env.game=road_runner seed=0 ")
+    assert command.endswith(" variant=der_dopamine torch_threads=1 checkpoint.every=20_000 "
+                            "logger.console.show_progress=false hydra.run.dir=runs/road_runner/der_dopamine/seed0")
+
+
+def test_the_dopamine_der_overrides_compose_dopamines_der_gin(tmp_path):
+    # the command line the study runs, composed by this checkout's configs: DER.gin's values (google/dopamine 5873f54)
+    _, runs = _train(tmp_path, "der_dopamine", GAMES="road_runner", SEEDS="0")
+    args = runs["road_runner/der_dopamine/seed0"].split()[1:]
+    cfg = compose(*[a for a in args if not a.startswith(("hydra.", "logger."))])
+    net = cfg.network
+    assert (net.torso.name, net.torso.padding, net.torso.init) == ("nature_cnn", "same", "xavier_uniform")
+    assert (net.head.name, list(net.head.hidden_sizes), net.head.shared_hidden) == ("dueling", [512], True)
+    assert net.head.init == "torch"  # noisy layers keep Fortunato's init, as Dopamine's NoisyNetwork
+    assert (net.layer.name, net.layer.sigma0) == ("noisy_factorised", 0.1)
+    assert (net.head.output.name, net.head.output.num_atoms, net.head.output.v_max) == ("categorical", 51, 10.0)
+    agent = cfg.agent
+    assert (agent.n_step, agent.gamma, agent.batch_size, agent.target_update_every_steps) == (10, 0.99, 32, 2000)
+    assert agent.max_grad_norm is None and agent.noise.eval_mean
+    assert (cfg.target.name, cfg.loss.name, cfg.c51.priority) == ("double", "categorical", "cross_entropy")
+    sampler = cfg.replay.sampler
+    assert (sampler.name, sampler.alpha, sampler.beta_start, sampler.beta_end, sampler.weight_norm) == (
+        "prioritized", 0.5, 0.5, 0.5, "batch_max")
+    exploration = cfg.exploration  # linearly_decaying_epsilon(2000, step, 1600, 0.01), on top of the noise
+    assert (exploration.name, exploration.start, exploration.end, exploration.decay_steps, exploration.start_step) == (
+        "epsilon", 1.0, 0.01, 2000, 1599)
+    assert (cfg.train.learning_starts_steps, cfg.train.update_every_steps, cfg.train.steps) == (1601, 1, 100_000)
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.eps, cfg.eval.epsilon) == ("adam", 1e-4, 1.5e-4, 0.001)
+    assert cfg.variant == "der_dopamine"
