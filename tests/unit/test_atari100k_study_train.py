@@ -91,3 +91,18 @@ def test_the_dopamine_der_overrides_compose_dopamines_der_gin(tmp_path):
     assert (cfg.train.learning_starts_steps, cfg.train.update_every_steps, cfg.train.steps) == (1601, 1, 100_000)
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.eps, cfg.eval.epsilon) == ("adam", 1e-4, 1.5e-4, 0.001)
     assert cfg.variant == "der_dopamine"
+
+
+def test_experiment_atari100k_der_dopamine_is_the_diagnostic_runs_config(tmp_path):
+    # the preset users run (experiment=atari100k_der_dopamine) composes to what the study's runs ran with
+    from omegaconf import OmegaConf
+
+    _, runs = _train(tmp_path, "der_dopamine", GAMES="road_runner", SEEDS="0")
+    args = runs["road_runner/der_dopamine/seed0"].split()[1:]
+    study = compose(*[a for a in args if not a.startswith(("hydra.", "logger."))])
+    preset = compose("experiment=atari100k_der_dopamine", "env.game=road_runner", "seed=0", "torch_threads=1",
+                     "checkpoint.every=20_000")
+    assert OmegaConf.to_container(preset, resolve=True) == OmegaConf.to_container(study, resolve=True)
+    assert OmegaConf.to_container(preset, resolve=True) != OmegaConf.to_container(
+        compose("experiment=atari100k_der", "env.game=road_runner", "seed=0", "torch_threads=1",
+                "checkpoint.every=20_000"), resolve=True)
